@@ -1,0 +1,104 @@
+"""Adapters: how much of the model trains, translated onto PEFT, bitsandbytes and transformers.
+
+full    every weight trains
+freeze  only the last `freeze_trainable_layers` blocks and the final norm train
+lora    PEFT LoRA on `target_modules`
+dora    LoRA with weight decomposition (PEFT `use_dora=True`)
+qlora   LoRA over a 4-bit (bitsandbytes) base model
+galore  full training with GaLore's low-rank gradient projection (transformers' galore optimizers)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench import devices
+from workbench.config import AdapterConfig
+
+
+class AdapterError(ValueError):
+    """An adapter that cannot work with this model or device."""
+
+
+@dataclass
+class Plan:
+    """What an adapter asks of model loading and of the trainer."""
+
+    peft_config: Any = None
+    quantization_config: Any = None
+    trainer_args: dict = field(default_factory=dict)
+    freeze_layers: int | None = None
+
+
+def plan(cfg: AdapterConfig, device: devices.Device, targets: list[str] | str) -> Plan:
+    """Translate the adapter section for this device and model (LoRA targets already resolved)."""
+    if cfg.type in ("full", "freeze"):
+        return Plan(freeze_layers=cfg.freeze_trainable_layers if cfg.type == "freeze" else None)
+    if cfg.type == "galore":
+        return Plan(trainer_args=_galore_args(cfg))
+    return Plan(
+        peft_config=_lora(cfg, targets),
+        quantization_config=_four_bit(cfg, device) if cfg.type == "qlora" else None,
+    )
+
+
+def _lora(cfg: AdapterConfig, targets: list[str] | str) -> Any:
+    from peft import LoraConfig
+
+    chosen = targets if cfg.target_modules == "auto" else cfg.target_modules
+    return LoraConfig(
+        r=cfg.r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(chosen) if isinstance(chosen, tuple | list) else chosen,
+        use_dora=cfg.type == "dora",
+        task_type="CAUSAL_LM",
+    )
+
+
+def _four_bit(cfg: AdapterConfig, device: devices.Device) -> Any:
+    ok, reason = devices.supports_4bit(device)
+    if not ok:
+        raise AdapterError(f"adapter.type: qlora cannot run here: {reason}")
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(device.precision, torch.float32)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=cfg.bnb_4bit_quant_type,
+        bnb_4bit_use_double_quant=cfg.bnb_4bit_use_double_quant,
+        bnb_4bit_compute_dtype=compute,
+        bnb_4bit_quant_storage=compute,
+    )
+
+
+def _galore_args(cfg: AdapterConfig) -> dict:
+    # GaLore projects the gradients of the attention and MLP matrices; the rest trains as usual.
+    return {
+        "optim": "galore_adamw",
+        "optim_target_modules": [r".*(attn|self_attn|attention).*", r".*mlp.*"],
+        "optim_args": f"rank={cfg.galore_rank},update_proj_gap={cfg.galore_update_proj_gap},scale={cfg.galore_scale}",
+    }
+
+
+def freeze(model: Any, trainable_layers: int) -> None:
+    """Freeze every weight but the last `trainable_layers` decoder blocks and the final norm."""
+    block = re.compile(r"\.layers\.(\d+)\.")
+    indices = [int(m.group(1)) for n, _ in model.named_parameters() if (m := block.search(n))]
+    if not indices:
+        raise AdapterError(
+            "adapter.type: freeze found no '.layers.N.' blocks in this model; use lora instead"
+        )
+    first = max(indices) + 1 - trainable_layers
+    for name, param in model.named_parameters():
+        m = block.search(name)
+        param.requires_grad = (int(m.group(1)) >= first) if m else name.endswith("norm.weight")
+
+
+def trainable_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), total

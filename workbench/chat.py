@@ -1,0 +1,56 @@
+"""Talk to the result of a run: load it (adapter over its base, or full weights) and answer turns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from workbench import config as config_mod
+from workbench import devices, models
+
+
+class ChatError(RuntimeError):
+    """A run that has no result to talk to."""
+
+
+def load_result(run_dir: str | Path) -> tuple[Any, Any]:
+    """(model, tokenizer) saved by a finished run, on the run's device."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "resolved.yaml").is_file():
+        raise ChatError(f"{run_dir} is not a run directory (no resolved.yaml); pass runs/<name>-<time>")
+    cfg = config_mod.load(run_dir / "resolved.yaml")
+    device = devices.resolve(cfg.device)
+    trust = cfg.model.trust_remote_code
+    if (run_dir / "adapter" / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        base = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"]
+        model = models.load_model(base, dtype=devices.torch_dtype(device), trust_remote_code=trust)
+        model = PeftModel.from_pretrained(model, str(run_dir / "adapter"))
+        folder = run_dir / "adapter"
+    elif (run_dir / "model" / "config.json").is_file():
+        folder = run_dir / "model"
+        model = models.load_model(folder, dtype=devices.torch_dtype(device), trust_remote_code=trust)
+    else:
+        raise ChatError(f"{run_dir} has no adapter/ or model/ yet: the run did not finish (see its events.jsonl)")
+    tokenizer = models.load_tokenizer(str(folder), trust_remote_code=trust)
+    return model.to(device.torch_device).eval(), tokenizer
+
+
+def reply(model: Any, tokenizer: Any, history: list[dict], max_new_tokens: int = 64, streamer: Any = None) -> str:
+    """The assistant's next turn after `history` (greedy), optionally streamed token by token."""
+    import torch
+
+    text = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
+    batch = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(model.device)
+    with torch.no_grad():
+        out = model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            streamer=streamer,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    return tokenizer.decode(out[0, batch["input_ids"].shape[1] :], skip_special_tokens=True).strip()

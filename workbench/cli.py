@@ -1,0 +1,156 @@
+"""The `workbench` command: train | show | doctor | download | chat.
+
+Only argparse and the config load at start-up, so `workbench --help` answers at once; each
+subcommand imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from workbench import config as config_mod
+
+EXAMPLES = """examples:
+  workbench train recipes/quickstart.yaml
+  workbench train recipes/quickstart.yaml train.max_steps=50 adapter.r=8
+  workbench train runs/quickstart-20260101-120000/resolved.yaml --resume
+  workbench show recipes/quickstart.yaml
+  workbench chat runs/quickstart-20260101-120000
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="workbench",
+        description="Fine-tune and align language models on Ascend NPUs, CUDA GPUs or a CPU.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="run a recipe (section.key=value overrides allowed)")
+    t.add_argument("recipe")
+    t.add_argument("overrides", nargs="*", metavar="section.key=value")
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    s = sub.add_parser("show", help="print the resolved config of a recipe")
+    s.add_argument("recipe")
+    s.add_argument("overrides", nargs="*", metavar="section.key=value")
+    sub.add_parser("doctor", help="versions, the device found, its precision, known problems")
+    d = sub.add_parser("download", help="fetch a model (catalogue name or hub ID) into the local cache")
+    d.add_argument("name")
+    d.add_argument("--hub", choices=["huggingface", "modelscope"], default="huggingface")
+    d.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the hub (default 10)")
+    d.add_argument("--trust-remote-code", action="store_true", help="also fetch the repo's Python code")
+    c = sub.add_parser("chat", help="talk to the result of a run")
+    c.add_argument("run_dir")
+    c.add_argument("--message", action="append", help="send this and exit (repeatable); else interactive")
+    c.add_argument("--max-new-tokens", type=int, default=64)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KNOWN_ERRORS() as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def KNOWN_ERRORS() -> tuple[type[BaseException], ...]:
+    """Errors that carry a message meant for the user: print it, no traceback."""
+    from workbench.adapters import AdapterError
+    from workbench.chat import ChatError
+    from workbench.data import DataError
+    from workbench.devices import DeviceError
+    from workbench.models import ModelError
+
+    return (config_mod.ConfigError, DataError, ModelError, DeviceError, AdapterError, ChatError)
+
+
+def train(args: argparse.Namespace) -> int:
+    from workbench.train import train as run_train
+
+    cfg = config_mod.load(args.recipe, args.overrides)
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        result = run_train(cfg, should_stop=stop.is_set, resume=args.resume or None, recipe=args.recipe)
+    s = result.summary
+    if s.get("accuracy_before") is not None and s.get("accuracy_after") is not None:
+        print(f"held-out exact match: {s['accuracy_before']:.1%} -> {s['accuracy_after']:.1%}")
+    print(f"run directory: {result.run_dir}")
+    return 0 if result.status == "finished" else 130
+
+
+class _stop_on_signals:
+    """First Ctrl-C (or SIGTERM) asks for a clean stop with a checkpoint; a second one aborts."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop, self.previous = stop, {}
+
+    def _handle(self, signum, frame):
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.stop.set()
+        print("\nstopping after this step (a checkpoint is saved); press Ctrl-C again to abort", file=sys.stderr)
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def show(args: argparse.Namespace) -> int:
+    print(config_mod.dump(config_mod.load(args.recipe, args.overrides)), end="")
+    return 0
+
+
+def doctor(args: argparse.Namespace) -> int:
+    from workbench import devices
+
+    report = devices.doctor()
+    print(devices.format_doctor(report))
+    return 0
+
+
+def download(args: argparse.Namespace) -> int:
+    from workbench import models
+
+    path = models.download(args.name, hub=args.hub, timeout=args.timeout, trust_remote_code=args.trust_remote_code)
+    print(f"downloaded to {path}")
+    return 0
+
+
+def chat(args: argparse.Namespace) -> int:
+    from workbench.chat import load_result, reply
+
+    model, tokenizer = load_result(args.run_dir)
+    history: list[dict] = []
+    messages = iter(args.message) if args.message else _prompts()
+    for text in messages:
+        history.append({"role": "user", "content": text})
+        answer = reply(model, tokenizer, history, args.max_new_tokens)
+        history.append({"role": "assistant", "content": answer})
+        print(f"assistant: {answer}", flush=True)
+    return 0
+
+
+def _prompts():
+    print("chat with the model; an empty line or Ctrl-D ends", file=sys.stderr)
+    while True:
+        try:
+            text = input("you: ").strip()
+        except EOFError:
+            return
+        if not text:
+            return
+        yield text
+
+
+COMMANDS = {"train": train, "show": show, "doctor": doctor, "download": download, "chat": chat}

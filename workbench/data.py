@@ -1,0 +1,448 @@
+"""Datasets: read a source, tell its format, check every row, and turn it into what a method trains on.
+
+Sources are `bundled:<name>/<split>`, a local .jsonl/.json/.csv/.parquet file or `save_to_disk` folder,
+or a hub ID. Every problem is a `DataError` naming the file, the line or row, the field and the fix.
+datasets and pandas are imported inside the functions that need them, so importing this is instant.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+BUNDLED_DIR = Path(__file__).parent / "bundled_data"
+SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+ROLES = ("system", "user", "assistant")
+SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
+
+# The fields of each format and the kind of value each holds; "a|b" accepts either name, "?" is optional.
+# Detection tries the formats in this order.
+FIELDS = {
+    "preference": {"prompt": "text|turns", "chosen": "text|turns", "rejected": "text|turns"},
+    "kto": {"prompt": "text|turns", "completion": "text|turns", "label": "bool"},
+    "sharegpt": {"conversations": "sharegpt"},
+    "messages": {"messages|conversations": "turns"},
+    "alpaca": {
+        "instruction": "text",
+        "output": "text",
+        "input": "text?",
+        "system": "text?",
+        "history": "pairs?",
+    },
+    "query_response": {"query|prompt": "text", "response": "text"},
+    "prompt_answer": {"prompt": "text", "answer": "text"},
+}
+PAIRS = {"query_response": ("query|prompt", "response"), "prompt_answer": ("prompt", "answer")}
+CHAT_FORMATS = ("messages", "sharegpt", "alpaca", "query_response", "prompt_answer")
+
+
+class DataError(ValueError):
+    """A dataset that cannot be read or used; the message names file, row, field and fix."""
+
+
+class Records(list):
+    """Rows of a source; `lines` holds each row's line number when it came from a JSON Lines file."""
+
+    lines: list[int] | None = None
+
+
+# Reading
+
+
+def read_records(
+    source: str, columns: dict | None = None, max_samples: int | None = None
+) -> tuple[list[dict], str]:
+    """Read `source` into a list of dicts, renaming the user's columns to ours; return (rows, name)."""
+    path = _resolve(source)
+    rows = Records(_read_hub(source, max_samples)) if path is None else _read_path(path, source, max_samples)
+    if not rows:
+        raise DataError(f"{source} has no rows; add at least one example")
+    if max_samples is not None:
+        del rows[max_samples:]
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise DataError(
+                f'{_where(rows, i, source)}: a {type(row).__name__}, not an object {{"field": ...}}'
+            )
+        rows[i] = _rename(row, columns or {}, _where(rows, i, source))
+    return rows, source
+
+
+def _resolve(source: str) -> Path | None:
+    """The local path `source` names, or None for a hub ID."""
+    if source.startswith("bundled:"):
+        path = BUNDLED_DIR / f"{source.removeprefix('bundled:')}.jsonl"
+        if not path.is_file():
+            found = sorted(f"bundled:{p.parent.name}/{p.stem}" for p in BUNDLED_DIR.glob("*/*.jsonl"))
+            raise DataError(f"unknown bundled dataset '{source}'; available: {', '.join(found) or 'none'}")
+        return path
+    path = Path(source).expanduser()
+    if path.exists():
+        return path
+    if path.suffix in SUFFIXES or not re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", source):
+        raise DataError(f"file not found: {source}; check data.train (relative paths start at {Path.cwd()})")
+    return None
+
+
+def _read_path(path: Path, name: str, limit: int | None) -> Records:
+    if path.is_dir():
+        return Records(_read_disk(path, name))
+    if path.suffix == ".parquet":
+        import pyarrow.parquet
+
+        try:
+            return Records(pyarrow.parquet.read_table(path).to_pylist())  # plain lists, unlike pandas
+        except pyarrow.ArrowException as error:
+            raise DataError(f"{name}: not a readable Parquet file ({error}); write it again") from None
+    readers = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv}
+    if path.suffix not in readers:
+        raise DataError(
+            f"{name}: unsupported file type '{path.suffix}'; "
+            "use .jsonl, .json, .csv, .parquet or a folder saved with Dataset.save_to_disk"
+        )
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: files saved by Windows tools start with a BOM
+    except UnicodeDecodeError as error:
+        raise DataError(f"{name} is not UTF-8 text ({error}); save it as UTF-8") from None
+    if not text.strip():
+        raise DataError(f"{name} is empty; write one example per line (JSON Lines) or per row")
+    return readers[path.suffix](text, name, limit)
+
+
+def _read_jsonl(text: str, name: str, limit: int | None) -> Records:
+    # JSON Lines rows are objects, so "[" starts a JSON array, pretty-printed or not.
+    if text.lstrip().startswith("["):
+        raise DataError(
+            f"{name} is a JSON array, not JSON Lines: rename to .json or write one object per line"
+        )
+    rows = Records()
+    rows.lines = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if limit is not None and len(rows) >= limit:
+            break
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise DataError(
+                f"{name} line {number}: not valid JSON ({error.msg}, column {error.colno})"
+            ) from None
+        rows.lines.append(number)
+    return rows
+
+
+def _read_json(text: str, name: str, limit: int | None) -> Records:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        hint = "; it looks like JSON Lines: rename it to .jsonl" if error.msg == "Extra data" else ""
+        raise DataError(f"{name}: not valid JSON ({error.msg} at line {error.lineno}){hint}") from None
+    if not isinstance(data, list):
+        raise DataError(f"{name}: expected a JSON array of objects, got a {type(data).__name__}")
+    return Records(data)
+
+
+def _read_csv(text: str, name: str, limit: int | None) -> Records:
+    rows = Records(csv.DictReader(text.splitlines(keepends=True)))
+    # CSV has no types: a column holding only true/false is a boolean column (kto labels).
+    for column in rows[0] if rows else ():
+        if all(str(row[column]).lower() in ("true", "false") for row in rows):
+            for row in rows:
+                row[column] = row[column].lower() == "true"
+    return rows
+
+
+def _read_disk(path: Path, name: str) -> list[dict]:
+    import datasets
+
+    try:
+        data = datasets.load_from_disk(str(path))
+    except FileNotFoundError:
+        raise DataError(
+            f"{name}: a folder not saved by Dataset.save_to_disk; point at a file in it"
+        ) from None
+    if isinstance(data, datasets.DatasetDict):
+        if "train" not in data:
+            raise DataError(f"{name} holds the splits {', '.join(data)} but no 'train'; point at one split")
+        data = data["train"]
+    return data.to_list()
+
+
+def _read_hub(source: str, limit: int | None) -> list[dict]:
+    if not _hub_reachable():
+        raise DataError(
+            f"cannot reach the Hugging Face hub to fetch {source}: no network; "
+            "download it elsewhere and point data.train at the local file"
+        )
+    import datasets
+
+    return datasets.load_dataset(source, split="train" if limit is None else f"train[:{limit}]").to_list()
+
+
+def _hub_reachable(timeout: float = 5.0) -> bool:
+    """Whether the hub (or the mirror in HF_ENDPOINT) answers, so an offline machine fails fast."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _rename(row: dict, columns: dict, where: str) -> dict:
+    missing = [column for column in columns if column not in row]
+    if missing:
+        raise DataError(
+            f"{where}: data.columns maps '{missing[0]}', but there is no such column; "
+            f"columns found: {_names(row)}"
+        )
+    return {columns.get(key, key): value for key, value in row.items()}
+
+
+def _where(rows: list, i: int, name: str) -> str:
+    lines = getattr(rows, "lines", None)
+    return f"{name} line {lines[i]}" if lines else f"{name} row {i + 1}"
+
+
+# Formats
+
+
+def detect_format(records: list[dict], source: str) -> str:
+    """The format whose fields the first row has."""
+    row = records[0]
+    for fmt in FIELDS:
+        sharegpt_ok = fmt != "sharegpt" or _first_turn_has(row.get("conversations"), "from")
+        if sharegpt_ok and all(_field(row, name) in row for name in _required(fmt)):
+            return fmt
+    expected = "; ".join(f"{fmt} ({', '.join(_required(fmt))})" for fmt in FIELDS)
+    raise DataError(
+        f"{source}: cannot tell the format from the columns {_names(row)}; expected one of: {expected}. "
+        "Map yours with data.columns, e.g. {'question': 'instruction', 'answer': 'output'}, "
+        "or set data.format"
+    )
+
+
+def validate(records: list[dict], fmt: str, source: str) -> None:
+    """Raise a DataError for the first row that does not fit `fmt`."""
+    problems = _problems(records, fmt, source)
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise DataError(problems[0] + more)
+
+
+def _problems(records: list[dict], fmt: str, source: str) -> list[str]:
+    if fmt not in FIELDS:
+        raise DataError(f"unknown data.format '{fmt}'; use auto or one of {', '.join(FIELDS)}")
+    out = []
+    for i, row in enumerate(records):
+        out += [f"{_where(records, i, source)}: {problem}" for problem in _row_problems(row, fmt)]
+    return out
+
+
+def _row_problems(row: dict, fmt: str) -> list[str]:
+    problems = []
+    for spec, kind in FIELDS[fmt].items():
+        name = _field(row, spec)
+        if row.get(name) is None:  # Parquet and hub datasets fill absent fields with null
+            if not kind.endswith("?"):
+                problems.append(
+                    f"missing field '{name}'; add it or map your column to it with data.columns "
+                    f"(columns found: {_names(row)})"
+                )
+        elif problem := _value_problem(row[name], name, kind):
+            problems.append(problem)
+    if fmt in ("messages", "sharegpt") and not problems:
+        name = _field(row, next(iter(FIELDS[fmt])))
+        roles = {turn["role"] for turn in to_messages(row, fmt)}
+        if not {"user", "assistant"} <= roles:
+            who = "human' and 'gpt" if fmt == "sharegpt" else "user' and 'assistant"
+            problems.append(
+                f"field '{name}' needs a '{who}' turn; the last assistant turn is what is learned"
+            )
+    return problems
+
+
+def _value_problem(value: Any, name: str, kind: str) -> str | None:
+    shown = f"{type(value).__name__} {value!r:.60}"
+    if kind == "bool":
+        return None if isinstance(value, bool) else f"field '{name}' must be true or false, got {shown}"
+    if kind == "pairs?":
+        pairs_ok = isinstance(value, list) and all(
+            isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(t, str) for t in p) for p in value
+        )
+        return None if pairs_ok else f"field '{name}' must be a list of [question, answer] pairs, got {shown}"
+    if kind in ("turns", "sharegpt") or (kind == "text|turns" and isinstance(value, list)):
+        return _turns_problem(value, name, kind)
+    if not isinstance(value, str):
+        return f"field '{name}' must be text, got {shown}; write it as a JSON string (\"...\")"
+    if not value.strip() and kind != "text?":
+        return f"field '{name}' is empty; fill it in or drop the row"
+    return None
+
+
+def _turns_problem(turns: Any, name: str, kind: str) -> str | None:
+    role_key, text_key, roles = (
+        ("from", "value", SHAREGPT_ROLES) if kind == "sharegpt" else ("role", "content", ROLES)
+    )
+    if not isinstance(turns, list) or not turns:
+        return f"field '{name}' must be a non-empty list of {{'{role_key}': ..., '{text_key}': ...}} turns"
+    for j, turn in enumerate(turns):
+        if not isinstance(turn, dict) or role_key not in turn or text_key not in turn:
+            return (
+                f"field '{name}[{j}]' must be an object with '{role_key}' and '{text_key}', got {turn!r:.60}"
+            )
+        if turn[role_key] not in roles:
+            return f"field '{name}[{j}].{role_key}' is {turn[role_key]!r}; use one of {', '.join(roles)}"
+        if not isinstance(turn[text_key], str) or not turn[text_key].strip():
+            return f"field '{name}[{j}].{text_key}' must be non-empty text, got {turn[text_key]!r:.60}"
+    return None
+
+
+def _required(fmt: str) -> list[str]:
+    return [spec for spec, kind in FIELDS[fmt].items() if not kind.endswith("?")]
+
+
+def _names(row: dict) -> str:
+    return ", ".join(map(str, row)) or "(none)"
+
+
+def _field(row: dict, spec: str) -> str:
+    """The name of an 'a|b' field that `row` uses (the first when it has neither)."""
+    names = spec.split("|")
+    return next((name for name in names if name in row), names[0])
+
+
+def _first_turn_has(turns: Any, key: str) -> bool:
+    return isinstance(turns, list) and bool(turns) and isinstance(turns[0], dict) and key in turns[0]
+
+
+# Conversions
+
+
+def to_messages(record: dict, fmt: str) -> list[dict]:
+    """The record as a chat: a list of {'role', 'content'} turns."""
+    if fmt == "messages":
+        return [
+            {"role": t["role"], "content": t["content"]}
+            for t in record[_field(record, "messages|conversations")]
+        ]
+    if fmt == "sharegpt":
+        return [{"role": SHAREGPT_ROLES[t["from"]], "content": t["value"]} for t in record["conversations"]]
+    if fmt == "alpaca":
+        chat = [{"role": "system", "content": record["system"]}] if record.get("system") else []
+        for question, answer in record.get("history") or []:
+            chat += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        user = record["instruction"] + (f"\n\n{record['input']}" if record.get("input") else "")
+        return chat + [{"role": "user", "content": user}, {"role": "assistant", "content": record["output"]}]
+    if fmt in PAIRS:
+        question, answer = (record[_field(record, spec)] for spec in PAIRS[fmt])
+        return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    raise DataError(f"a {fmt} row has no single conversation; use one of {', '.join(CHAT_FORMATS)}")
+
+
+def for_sft(records: list[dict], fmt: str, completion_only: bool = True) -> list[dict]:
+    """TRL's conversational prompt-completion rows (loss on the answer only), or plain messages rows."""
+    if not completion_only:
+        return [{"messages": to_messages(record, fmt)} for record in records]
+    rows = []
+    for record in records:
+        chat = to_messages(record, fmt)
+        last = max(i for i, turn in enumerate(chat) if turn["role"] == "assistant")
+        rows.append({"prompt": chat[:last], "completion": [chat[last]]})
+    return rows
+
+
+# What each method trains on: the formats it can be built from and how. Alignment methods add theirs here.
+METHODS = {
+    "sft": (CHAT_FORMATS, lambda records, fmt, cfg: for_sft(records, fmt, cfg.completion_only_loss)),
+}
+
+
+def load_dataset_for(cfg_data: Any, method: str = "sft", split: str = "train") -> tuple[Any, str]:
+    """Read, check and convert `cfg_data`'s train or eval source for `method`; return (Dataset, format)."""
+    import datasets
+
+    records, name, fmt = _load_checked(
+        _source(cfg_data, split), cfg_data.columns, cfg_data.format, cfg_data.max_samples
+    )
+    if method not in METHODS:
+        raise DataError(f"no dataset conversion for method '{method}' yet; known: {', '.join(METHODS)}")
+    formats, convert = METHODS[method]
+    if fmt not in formats:
+        raise DataError(
+            f"{name}: method '{method}' needs one of the formats {', '.join(formats)}, but this is {fmt} "
+            f"(columns found: {_names(records[0])}); use a dataset of that kind or remap data.columns"
+        )
+    return datasets.Dataset.from_list(convert(records, fmt, cfg_data)), fmt
+
+
+def eval_pairs(
+    source: Any, columns: dict | None = None, fmt: str = "auto", max_samples: int | None = None
+) -> list[tuple[list[dict], str]]:
+    """(prompt messages, reference answer) pairs for exact-match evaluation, from a source or a DataConfig."""
+    if not isinstance(source, str):
+        source, columns, fmt = _source(source, "eval"), source.columns, source.format
+    records, name, fmt = _load_checked(source, columns, fmt, max_samples)
+    if fmt not in CHAT_FORMATS:
+        raise DataError(
+            f"{name}: a {fmt} dataset has no reference answers; use one of {', '.join(CHAT_FORMATS)}"
+        )
+    return [(row["prompt"], row["completion"][0]["content"]) for row in for_sft(records, fmt)]
+
+
+def _source(cfg_data: Any, split: str) -> str:
+    source = cfg_data.train if split == "train" else cfg_data.eval
+    if not source:
+        raise DataError(f"data.{split} is not set; give a bundled:, file, folder or hub source")
+    return source
+
+
+def _load_checked(
+    source: str, columns: dict | None, fmt: str, max_samples: int | None
+) -> tuple[list, str, str]:
+    records, name = read_records(source, columns, max_samples)
+    fmt = detect_format(records, name) if fmt == "auto" else fmt
+    validate(records, fmt, name)
+    return records, name, fmt
+
+
+# Looking at data (the dataset panel)
+
+
+def preview(source: str, n: int = 10, columns: dict | None = None) -> Any:
+    """The first `n` rows as a pandas DataFrame, chats shown as 'role: content' lines; format in .attrs."""
+    import pandas
+
+    records, name = read_records(source, columns, n)
+    try:
+        fmt = detect_format(records, name)
+    except DataError:
+        fmt = "unknown"  # still show the rows: check() explains what is wrong
+    frame = pandas.DataFrame([{key: _flat(value) for key, value in row.items()} for row in records])
+    frame.attrs["format"] = fmt
+    return frame
+
+
+def _flat(value: Any) -> Any:
+    if isinstance(value, list) and value and all(isinstance(t, dict) for t in value):
+        return "\n".join(f"{t.get('role', t.get('from'))}: {t.get('content', t.get('value'))}" for t in value)
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
+
+
+def check(source: str, columns: dict | None = None, fmt: str = "auto", limit: int = 20) -> list[str]:
+    """Every problem with `source` (the first `limit`); an empty list means it is ready to train on."""
+    try:
+        records, name = read_records(source, columns)
+        problems = _problems(records, detect_format(records, name) if fmt == "auto" else fmt, name)
+    except DataError as error:
+        return [str(error)]
+    return problems[:limit] + ([f"... and {len(problems) - limit} more"] if len(problems) > limit else [])

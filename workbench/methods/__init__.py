@@ -1,0 +1,52 @@
+"""Training methods: each module translates a RunConfig into a TRL config and trainer (DESIGN 3.4).
+
+A method module exposes `build(cfg, model, tokenizer, train_dataset, plan, args, callbacks)` and
+returns a ready TRL trainer. The arguments shared by every method are made here, once.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from workbench import devices
+from workbench.config import RunConfig
+
+AVAILABLE = ("sft",)
+
+
+def get(name: str) -> Any:
+    """The module of method `name`."""
+    if name not in AVAILABLE:
+        raise ValueError(f"method.name: {name!r} is not available yet; choose one of {', '.join(AVAILABLE)}")
+    return import_module(f"workbench.methods.{name}")
+
+
+def common_args(cfg: RunConfig, device: devices.Device, output_dir: Path) -> dict[str, Any]:
+    """Trainer arguments every TRL config takes, named as upstream names them."""
+    t = cfg.train
+    return dict(
+        output_dir=str(output_dir),
+        learning_rate=t.learning_rate,
+        num_train_epochs=t.num_train_epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        lr_scheduler_type=t.lr_scheduler_type,
+        warmup_steps=t.warmup_steps,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        optim=t.optim,
+        logging_steps=t.logging_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        seed=t.seed,
+        gradient_checkpointing=t.gradient_checkpointing,
+        dataloader_num_workers=t.dataloader_num_workers,
+        report_to=[],  # the run directory is the record; no external trackers by default
+        disable_tqdm=True,  # progress is printed by the workbench's own callback
+        use_cpu=device.type == "cpu",  # else accelerate would pick any accelerator it sees
+        **devices.training_precision_args(device),
+    )

@@ -1,0 +1,126 @@
+"""The run directory (DESIGN 3.2): the contract between the trainer, the CLI and the notebook.
+
+    runs/<name>-<timestamp>/
+      resolved.yaml   metrics.jsonl   events.jsonl   checkpoints/   adapter/ or model/   summary.json
+
+Metrics and events are appended and flushed as they happen, so a dead kernel loses nothing. A run is
+"finished" only once summary.json exists (written atomically, last), so a half-written run never
+looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench import config as config_mod
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+
+    def event(self, kind: str, **fields: Any) -> None:
+        _append(self.path / "events.jsonl", {"time": time.time(), "event": kind, **fields})
+
+    def metric(self, record: dict) -> None:
+        _append(self.path / "metrics.jsonl", record)
+
+    def finish(self, summary: dict) -> None:
+        write_json_atomic(self.path / "summary.json", summary)
+        self.event("finish", reason=summary.get("status", "finished"))
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+
+def create(cfg: config_mod.RunConfig) -> Run:
+    """Make a fresh run directory and write resolved.yaml into it."""
+    name = cfg.output.name or f"{cfg.method.name}-{cfg.adapter.type}"
+    root = Path(cfg.output.root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root / f"{name}-{stamp}"
+    suffix = 1
+    while path.exists():  # two runs in the same second
+        suffix += 1
+        path = root / f"{name}-{stamp}-{suffix}"
+    path.mkdir()
+    run = Run(path)
+    write_text_atomic(path / "resolved.yaml", config_mod.dump(cfg))
+    return run
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete HF checkpoint of a run, if any."""
+    found = [
+        p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").is_file()
+    ]
+    return max(found, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
+
+
+def find_resumable(cfg: config_mod.RunConfig, recipe: str | Path | None = None) -> Run | None:
+    """The run to resume: the recipe's own folder if it is a run, else the newest same-name run with a checkpoint."""
+    if recipe is not None and (Path(recipe).parent / "events.jsonl").is_file():
+        return Run(Path(recipe).parent)
+    name = cfg.output.name or f"{cfg.method.name}-{cfg.adapter.type}"
+    candidates = sorted(
+        Path(cfg.output.root).glob(f"{name}-*"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    return next((Run(p) for p in candidates if latest_checkpoint(p)), None)
+
+
+def status(run_dir: str | Path) -> str:
+    """finished | stopped | failed | running (or dead) | unknown, from the events on disk."""
+    events = read_jsonl(Path(run_dir) / "events.jsonl")
+    ends = [e for e in events if e.get("event") in ("finish", "error")]
+    if not ends:
+        return "running" if events else "unknown"
+    last = ends[-1]
+    return "failed" if last["event"] == "error" else last.get("reason", "finished")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Records of a JSONL file; a torn last line (a run killed mid-write) is skipped."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def metrics(run_dir: str | Path) -> Any:
+    """metrics.jsonl as a pandas DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(read_jsonl(Path(run_dir) / "metrics.jsonl"))
+
+
+def summary(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / "summary.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _append(path: Path, record: dict) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record, default=str) + "\n")
+        f.flush()
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")

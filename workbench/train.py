@@ -1,0 +1,181 @@
+"""One run, top to bottom: check everything, make the run directory, train, save, measure, record.
+
+Everything that can be checked without training (device, model, data, adapter) is checked before
+the run directory exists, so bad input never leaves a half-made run behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench import adapters, data, devices, methods, models, runs
+from workbench import config as config_mod
+from workbench.config import RunConfig
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    status: str  # finished | stopped
+    summary: dict = field(default_factory=dict)
+    model: Any = None  # in-process runs keep the trained model and tokenizer for the next cell
+    tokenizer: Any = None
+
+
+def train(
+    cfg: RunConfig | str | Path,
+    on_log: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    resume: bool | None = None,
+    echo: bool = True,
+    recipe: str | Path | None = None,
+) -> RunResult:
+    """Run `cfg` (a RunConfig or a recipe path) and return where it went and what it made.
+
+    `recipe` says where a RunConfig came from: resuming `runs/x/resolved.yaml` continues run x.
+    """
+    if not isinstance(cfg, RunConfig):
+        recipe, cfg = cfg, config_mod.load(cfg)
+    say = print if echo else (lambda *a, **k: None)
+    device = devices.resolve(cfg.device, cfg.distributed)
+    if device.note:
+        say(f"note: {device.note}")
+    model_path = models.resolve(cfg.model)
+    method = methods.get(cfg.method.name)
+    train_set, fmt = data.load_dataset_for(cfg.data, method.DATA, "train")
+    eval_pairs = data.eval_pairs(cfg.data, max_samples=cfg.eval.max_samples) if cfg.data.eval else []
+    plan = adapters.plan(cfg.adapter, device, models.lora_targets(model_path))
+    resume = cfg.train.resume if resume is None else resume
+    run = (runs.find_resumable(cfg, recipe) if resume else None) or runs.create(cfg)
+    checkpoint = runs.latest_checkpoint(run.path) if resume else None
+    say(f"run directory: {run.path}")
+    run.event(
+        "start", device=str(device), model=model_path, data=cfg.data.train, format=fmt, resume=str(checkpoint)
+    )
+    try:
+        return _run(
+            cfg,
+            run,
+            device,
+            model_path,
+            method,
+            train_set,
+            eval_pairs,
+            plan,
+            checkpoint,
+            on_log,
+            should_stop,
+            say,
+        )
+    except BaseException as error:  # KeyboardInterrupt too: the run must say how it ended
+        run.event("error", reason=f"{type(error).__name__}: {error}")
+        raise
+
+
+def _run(
+    cfg, run, device, model_path, method, train_set, eval_pairs, plan, checkpoint, on_log, should_stop, say
+):
+    from datasets.utils.logging import disable_progress_bar
+    from transformers.utils.logging import disable_progress_bar as quiet_loading
+
+    from workbench.monitor import Recorder
+
+    disable_progress_bar()  # the workbench prints its own progress; library bars garble logs and notebooks
+    quiet_loading()
+    devices.apply_matmul_precision(device, cfg.device.allow_tf32)
+    tokenizer = models.load_tokenizer(model_path, trust_remote_code=cfg.model.trust_remote_code)
+    model = _load_model(cfg, device, model_path, plan)
+    before = _evaluate(cfg, model, tokenizer, eval_pairs, "before", say) if cfg.eval.before else None
+    recorder = Recorder(run, device, on_log, should_stop, echo=say is print)
+    args = methods.common_args(cfg, device, run.checkpoints)
+    trainer = method.build(cfg, model, tokenizer, train_set, plan, args, [recorder])
+    trainable, total = adapters.trainable_parameters(trainer.model)
+    say(f"training {trainable:,} of {total:,} parameters ({cfg.adapter.type}) on {device}")
+    devices.reset_peak_memory(device)
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    wall = time.perf_counter() - started
+    status = "stopped" if recorder.stopped else "finished"
+    result_dir = (
+        _save(cfg, run, trainer, tokenizer) if status == "finished" and cfg.output.save_result else None
+    )
+    after = _evaluate(cfg, trainer.model, tokenizer, eval_pairs, "after", say) if cfg.eval.after else None
+    summary = _summary(
+        cfg, device, output, wall, trainable, total, before, after, result_dir, status, trainer
+    )
+    run.finish(summary)
+    say(f"{status}: {run.path}")
+    return RunResult(run.path, status, summary, trainer.model, tokenizer)
+
+
+def _load_model(cfg: RunConfig, device: devices.Device, path: str, plan: adapters.Plan) -> Any:
+    quantized = plan.quantization_config is not None
+    model = models.load_model(
+        path,
+        dtype=devices.torch_dtype(device),
+        trust_remote_code=cfg.model.trust_remote_code,
+        quantization_config=plan.quantization_config,
+        device_map={"": device.torch_device} if quantized else None,
+    )
+    if plan.freeze_layers is not None:
+        adapters.freeze(model, plan.freeze_layers)
+    return model if quantized else model.to(device.torch_device)
+
+
+def _evaluate(cfg, model, tokenizer, pairs, when, say) -> dict | None:
+    from workbench.evaluate import exact_match
+
+    if not pairs:
+        return None
+    result = exact_match(model, tokenizer, pairs, cfg.eval.max_new_tokens, cfg.eval.batch_size)
+    say(f"held-out exact match {when} training: {result['accuracy']:.1%} of {result['n']}")
+    return result
+
+
+def _save(cfg: RunConfig, run: runs.Run, trainer: Any, tokenizer: Any) -> str:
+    # PEFT models save only the adapter; everything else saves full weights (safetensors either way).
+    name = "adapter" if cfg.adapter.type in ("lora", "qlora", "dora") else "model"
+    target = run.path / name
+    trainer.model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    run.event("saved", path=name)
+    return name
+
+
+def _summary(cfg, device, output, wall, trainable, total, before, after, result_dir, status, trainer) -> dict:
+    tokens = trainer.state.num_input_tokens_seen or _logged_tokens(trainer)
+    return {
+        "status": status,
+        "method": cfg.method.name,
+        "adapter": cfg.adapter.type,
+        "steps": trainer.state.global_step,
+        "train_loss": output.training_loss,
+        "final_loss": _last_loss(trainer),
+        "wall_time_s": round(wall, 2),
+        "tokens": tokens,
+        "tokens_per_second": round(tokens / wall, 1) if tokens else None,
+        "peak_memory_mb": round(devices.peak_memory(device) / 2**20, 1),
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "accuracy_before": before and before["accuracy"],
+        "accuracy_after": after and after["accuracy"],
+        "eval_examples": after and after["examples"],
+        "result": result_dir,
+        "device": str(device),
+        "precision": device.precision,
+        "versions": devices.versions(),
+    }
+
+
+def _logged_tokens(trainer: Any) -> int:
+    counts = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]
+    return int(counts[-1]) if counts else 0
+
+
+def _last_loss(trainer: Any) -> float | None:
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return losses[-1] if losses else None

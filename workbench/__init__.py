@@ -15,7 +15,7 @@ __all__ = ["ConfigError", "RunConfig", "load_config", "override", "train"]
 
 
 def train(cfg, on_log=None, should_stop=None, resume=None, echo=True, recipe=None):
-    """Run a RunConfig or recipe path; see workbench.train.train."""
-    from workbench.train import train as _train
+    """Run a RunConfig or recipe path; see workbench.training.train."""
+    from workbench.training import train as _train
 
     return _train(cfg, on_log=on_log, should_stop=should_stop, resume=resume, echo=echo, recipe=recipe)

@@ -25,7 +25,9 @@ def load_result(run_dir: str | Path) -> tuple[Any, Any]:
     if (run_dir / "adapter" / "adapter_config.json").is_file():
         from peft import PeftModel
 
-        base = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"]
+        base = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())[
+            "base_model_name_or_path"
+        ]
         model = models.load_model(base, dtype=devices.torch_dtype(device), trust_remote_code=trust)
         model = PeftModel.from_pretrained(model, str(run_dir / "adapter"))
         folder = run_dir / "adapter"
@@ -33,12 +35,16 @@ def load_result(run_dir: str | Path) -> tuple[Any, Any]:
         folder = run_dir / "model"
         model = models.load_model(folder, dtype=devices.torch_dtype(device), trust_remote_code=trust)
     else:
-        raise ChatError(f"{run_dir} has no adapter/ or model/ yet: the run did not finish (see its events.jsonl)")
+        raise ChatError(
+            f"{run_dir} has no adapter/ or model/ yet: the run did not finish (see its events.jsonl)"
+        )
     tokenizer = models.load_tokenizer(str(folder), trust_remote_code=trust)
     return model.to(device.torch_device).eval(), tokenizer
 
 
-def reply(model: Any, tokenizer: Any, history: list[dict], max_new_tokens: int = 64, streamer: Any = None) -> str:
+def reply(
+    model: Any, tokenizer: Any, history: list[dict], max_new_tokens: int = 64, streamer: Any = None
+) -> str:
     """The assistant's next turn after `history` (greedy), optionally streamed token by token."""
     import torch
 

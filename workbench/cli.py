@@ -71,7 +71,7 @@ def KNOWN_ERRORS() -> tuple[type[BaseException], ...]:
 
 
 def train(args: argparse.Namespace) -> int:
-    from workbench.train import train as run_train
+    from workbench.training import train as run_train
 
     cfg = config_mod.load(args.recipe, args.overrides)
     stop = threading.Event()
@@ -94,7 +94,9 @@ class _stop_on_signals:
         if self.stop.is_set():
             raise KeyboardInterrupt
         self.stop.set()
-        print("\nstopping after this step (a checkpoint is saved); press Ctrl-C again to abort", file=sys.stderr)
+        print(
+            "\nstopping after this step (a checkpoint is saved); press Ctrl-C again to abort", file=sys.stderr
+        )
 
     def __enter__(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -122,7 +124,9 @@ def doctor(args: argparse.Namespace) -> int:
 def download(args: argparse.Namespace) -> int:
     from workbench import models
 
-    path = models.download(args.name, hub=args.hub, timeout=args.timeout, trust_remote_code=args.trust_remote_code)
+    path = models.download(
+        args.name, hub=args.hub, timeout=args.timeout, trust_remote_code=args.trust_remote_code
+    )
     print(f"downloaded to {path}")
     return 0
 

@@ -22,8 +22,8 @@ class RunResult:
     run_dir: Path
     status: str  # finished | stopped
     summary: dict = field(default_factory=dict)
-    model: Any = None  # in-process runs keep the trained model and tokenizer for the next cell
-    tokenizer: Any = None
+    model: Any = field(default=None, repr=False)  # in-process runs keep the model for the next cell
+    tokenizer: Any = field(default=None, repr=False)
 
 
 def train(
@@ -80,6 +80,7 @@ def _run(
     cfg, run, device, model_path, method, train_set, eval_pairs, plan, checkpoint, on_log, should_stop, say
 ):
     from datasets.utils.logging import disable_progress_bar
+    from transformers import PrinterCallback
     from transformers.utils.logging import disable_progress_bar as quiet_loading
 
     from workbench.monitor import Recorder
@@ -93,6 +94,7 @@ def _run(
     recorder = Recorder(run, device, on_log, should_stop, echo=say is print)
     args = methods.common_args(cfg, device, run.checkpoints)
     trainer = method.build(cfg, model, tokenizer, train_set, plan, args, [recorder])
+    trainer.remove_callback(PrinterCallback)  # it would print raw log dicts next to our progress lines
     trainable, total = adapters.trainable_parameters(trainer.model)
     say(f"training {trainable:,} of {total:,} parameters ({cfg.adapter.type}) on {device}")
     devices.reset_peak_memory(device)

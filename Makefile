@@ -18,7 +18,8 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 bench: $(STAMP)
-	$(PY) bench/sft_overhead.py
+	$(PY) bench/quickstart.py | tee bench/results/quickstart.txt
+	$(PY) bench/sft_overhead.py | tee bench/results/sft_overhead.txt
 
 install: $(STAMP)
 

@@ -114,3 +114,14 @@ def test_dataset_whose_columns_do_not_fit_sft_names_the_columns(tmp_path):
     with pytest.raises(DataError, match=r"(?s)sft.*chosen.*rejected"):
         workbench.train(tiny(tmp_path, "data.train=bundled:reverse/pref_train"), echo=False)
     assert not (tmp_path / "runs").exists()
+
+
+def test_resuming_a_finished_run_says_there_is_nothing_to_resume(finished):
+    with pytest.raises(config.ConfigError, match="already finished"):
+        workbench.train(finished.run_dir / "resolved.yaml", resume=True, echo=False)
+
+
+def test_several_processes_are_refused_with_the_key_to_change(tmp_path):
+    with pytest.raises(config.ConfigError, match="distributed.num_processes"):
+        workbench.train(tiny(tmp_path, "distributed.num_processes=2"), echo=False)
+    assert not (tmp_path / "runs").exists()

@@ -10,6 +10,7 @@ galore  full training with GaLore's low-rank gradient projection (transformers' 
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ def plan(cfg: AdapterConfig, device: devices.Device, targets: list[str] | str) -
     if cfg.type in ("full", "freeze"):
         return Plan(freeze_layers=cfg.freeze_trainable_layers if cfg.type == "freeze" else None)
     if cfg.type == "galore":
-        return Plan(trainer_args=_galore_args(cfg))
+        return Plan(trainer_args=_galore_args(cfg, targets))
     return Plan(
         peft_config=_lora(cfg, targets),
         quantization_config=_four_bit(cfg, device) if cfg.type == "qlora" else None,
@@ -47,15 +48,20 @@ def plan(cfg: AdapterConfig, device: devices.Device, targets: list[str] | str) -
 def _lora(cfg: AdapterConfig, targets: list[str] | str) -> Any:
     from peft import LoraConfig
 
-    chosen = targets if cfg.target_modules == "auto" else cfg.target_modules
     return LoraConfig(
         r=cfg.r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
-        target_modules=list(chosen) if isinstance(chosen, tuple | list) else chosen,
+        target_modules=_targets(cfg, targets),
         use_dora=cfg.type == "dora",
         task_type="CAUSAL_LM",
     )
+
+
+def _targets(cfg: AdapterConfig, resolved: list[str] | str) -> list[str] | str:
+    """The recipe's target_modules, or the model's own projection names for "auto"."""
+    chosen = resolved if cfg.target_modules == "auto" else cfg.target_modules
+    return list(chosen) if isinstance(chosen, tuple | list) else chosen
 
 
 def _four_bit(cfg: AdapterConfig, device: devices.Device) -> Any:
@@ -75,12 +81,19 @@ def _four_bit(cfg: AdapterConfig, device: devices.Device) -> Any:
     )
 
 
-def _galore_args(cfg: AdapterConfig) -> dict:
-    # GaLore projects the gradients of the attention and MLP matrices; the rest trains as usual.
+def _galore_args(cfg: AdapterConfig, targets: list[str] | str) -> dict:
+    """Trainer arguments that replace `train.optim` with GaLore's AdamW.
+
+    GaLore projects the gradients of the same block matrices LoRA would wrap (names differ per family:
+    q_proj, query_key_value, wqkv, ...); embeddings, norms and the head train with plain AdamW.
+    """
+    if not importlib.util.find_spec("galore_torch"):
+        raise AdapterError("adapter.type: galore needs the galore-torch package: pip install galore-torch")
+    projection = f"rank={cfg.galore_rank},update_proj_gap={cfg.galore_update_proj_gap}"
     return {
         "optim": "galore_adamw",
-        "optim_target_modules": [r".*(attn|self_attn|attention).*", r".*mlp.*"],
-        "optim_args": f"rank={cfg.galore_rank},update_proj_gap={cfg.galore_update_proj_gap},scale={cfg.galore_scale}",
+        "optim_target_modules": _targets(cfg, targets),
+        "optim_args": f"{projection},scale={cfg.galore_scale}",
     }
 
 
@@ -92,7 +105,13 @@ def freeze(model: Any, trainable_layers: int) -> None:
         raise AdapterError(
             "adapter.type: freeze found no '.layers.N.' blocks in this model; use lora instead"
         )
-    first = max(indices) + 1 - trainable_layers
+    count = max(indices) + 1
+    if not 1 <= trainable_layers <= count:
+        raise AdapterError(
+            f"adapter.freeze_trainable_layers is {trainable_layers}, but this model has {count} blocks: "
+            f"choose 1 to {count} (or adapter.type: full to train everything)"
+        )
+    first = count - trainable_layers
     for name, param in model.named_parameters():
         m = block.search(name)
         param.requires_grad = (int(m.group(1)) >= first) if m else name.endswith("norm.weight")

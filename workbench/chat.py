@@ -16,6 +16,9 @@ class ChatError(RuntimeError):
 
 def load_result(run_dir: str | Path) -> tuple[Any, Any]:
     """(model, tokenizer) saved by a finished run, on the run's device."""
+    from transformers.utils.logging import disable_progress_bar
+
+    disable_progress_bar()  # loading bars would interleave with the conversation
     run_dir = Path(run_dir)
     if not (run_dir / "resolved.yaml").is_file():
         raise ChatError(f"{run_dir} is not a run directory (no resolved.yaml); pass runs/<name>-<time>")

@@ -7,9 +7,11 @@ subcommand imports what it needs.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+import warnings
 
 from workbench import config as config_mod
 
@@ -52,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Library deprecation chatter is for library developers; users see the workbench's own lines.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         return COMMANDS[args.command](args)
     except KNOWN_ERRORS() as error:
@@ -132,16 +137,19 @@ def download(args: argparse.Namespace) -> int:
 
 
 def chat(args: argparse.Namespace) -> int:
+    from transformers import TextStreamer
+
     from workbench.chat import load_result, reply
 
     model, tokenizer = load_result(args.run_dir)
+    streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)  # tokens appear as made
     history: list[dict] = []
-    messages = iter(args.message) if args.message else _prompts()
-    for text in messages:
+    for text in args.message or _prompts():
         history.append({"role": "user", "content": text})
-        answer = reply(model, tokenizer, history, args.max_new_tokens)
-        history.append({"role": "assistant", "content": answer})
-        print(f"assistant: {answer}", flush=True)
+        print("assistant: ", end="", flush=True)
+        history.append(
+            {"role": "assistant", "content": reply(model, tokenizer, history, args.max_new_tokens, streamer)}
+        )
     return 0
 
 

@@ -1,7 +1,7 @@
-"""Which model, where it lives, and loading it: the catalogue, hub caches, downloads, tokenizer and model.
+"""Which model, where it lives, and loading it: the catalogue, hub caches, tokenizer and model.
 
-`resolve` never touches the network: it returns a local folder or says how to get one. Only `download`
-goes online, after a bounded reachability check, so a missing network is a quick, clear error.
+`resolve` never touches the network: it returns a local folder or says how to get one (`workbench download`,
+see workbench.hub).
 Weights are loaded from safetensors only, and a repo's own Python runs only when the recipe opts in.
 """
 
@@ -12,12 +12,9 @@ import json
 import math
 import os
 import re
-import socket
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import yaml
 
@@ -182,130 +179,6 @@ def check_model_dir(path: str | Path) -> Path:
     return path
 
 
-# ---------------------------------------------------------------------------------------------- download
-
-
-def download(
-    name_or_id: str,
-    hub: str = "huggingface",
-    cache_dir: str | None = None,
-    revision: str | None = None,
-    timeout: float = 10.0,
-    trust_remote_code: bool = False,
-) -> str:
-    """Fetch a catalogue model or hub ID (config, tokenizer, safetensors only) and return its folder."""
-    if name_or_id.strip().lower() == "starter":
-        return _starter()
-    spec = lookup(name_or_id)
-    repo_id = spec.repo_id(hub) if spec else name_or_id.strip()
-    if not HUB_ID.match(repo_id):
-        raise ModelError(f"'{name_or_id}' is neither a catalogue name nor a hub ID (owner/name)")
-    _check_online(hub, timeout)
-    # Repo code is only fetched (not run) here; running it still needs model.trust_remote_code: true.
-    with_code = trust_remote_code or bool(spec and spec.needs_remote_code)
-    fetch = _fetch_modelscope if hub == "modelscope" else _fetch_huggingface
-    folder = Path(fetch(repo_id, cache_dir, revision, timeout, with_code))
-    if not any(folder.glob("*.safetensors")):  # the repo publishes pickled weights only (.bin)
-        raise ModelError(
-            f"{repo_id} publishes no safetensors weights, and the workbench loads safetensors only. Fetch "
-            f"the repo yourself, convert it with: {CONVERT} and set model.name_or_path to DST."
-        )
-    return str(check_model_dir(folder))
-
-
-def _allow_patterns(with_code: bool) -> list[str]:
-    patterns = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
-    return patterns + ["*.py"] if with_code else patterns
-
-
-def _check_online(hub: str, timeout: float) -> None:
-    if hub == "huggingface" and os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
-        raise ModelError("HF_HUB_OFFLINE=1 is set, so nothing can be downloaded. Unset it, " + _help(hub))
-    host, port = _hub_address(hub)
-    if not reachable(host, port, timeout):
-        raise ModelError(
-            f"cannot reach {host} within {timeout:g} s (no network or a firewall). " + _help(hub)
-        )
-
-
-def _help(hub: str) -> str:
-    other = "hub: huggingface" if hub == "modelscope" else "a mirror (set HF_ENDPOINT) or hub: modelscope"
-    return (
-        f"Try {other}, or copy the model folder to this machine and set model.name_or_path to it "
-        f"('starter' always works offline)."
-    )
-
-
-def _hub_address(hub: str) -> tuple[str, int]:
-    # Behind a proxy the hub itself is not reachable directly: the proxy is what must answer.
-    proxy = next(
-        (os.environ[k] for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY") if os.environ.get(k)), None
-    )
-    if hub == "modelscope":
-        url = "https://" + os.environ.get("MODELSCOPE_DOMAIN", "www.modelscope.cn")
-    else:
-        url = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    parsed = urlparse(proxy or url)
-    return parsed.hostname or "", parsed.port or (80 if parsed.scheme == "http" else 443)
-
-
-def reachable(host: str, port: int = 443, timeout: float = 10.0) -> bool:
-    """Whether a TCP connection to host:port opens within `timeout` seconds, DNS lookup included."""
-    opened = []
-
-    def attempt() -> None:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
-            opened.append(True)
-
-    # The DNS lookup ignores socket timeouts and can stall on a dead resolver: wait in a thread instead.
-    thread = threading.Thread(target=attempt, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(opened)
-
-
-def _fetch_huggingface(repo_id, cache_dir, revision, timeout, with_code) -> str:
-    from huggingface_hub import errors, snapshot_download
-
-    url = f"https://huggingface.co/{repo_id}"
-    try:
-        return snapshot_download(
-            repo_id,
-            revision=revision,
-            cache_dir=cache_dir,
-            etag_timeout=timeout,
-            allow_patterns=_allow_patterns(with_code),
-            ignore_patterns=["consolidated*", "original/*"],
-        )
-    except errors.GatedRepoError:
-        raise ModelError(
-            f"{repo_id} is gated: accept its licence on {url}, then log in with `hf auth login` "
-            f"(older: `huggingface-cli login`) or set HF_TOKEN; or use hub: modelscope"
-        ) from None
-    except errors.RepositoryNotFoundError:
-        raise ModelError(
-            f"no model {repo_id} on the hub (check the ID; a private repo needs a login)"
-        ) from None
-    except errors.RevisionNotFoundError:
-        raise ModelError(f"{repo_id} has no revision {revision!r}; check model.revision") from None
-    except Exception as error:  # network drops mid-way, disk full, ...: keep the cause, add the way out
-        raise ModelError(f"downloading {repo_id} failed: {error}. " + _help("huggingface")) from error
-
-
-def _fetch_modelscope(repo_id, cache_dir, revision, timeout, with_code) -> str:
-    try:
-        from modelscope import snapshot_download
-    except ImportError:
-        raise ModelError("hub: modelscope needs the modelscope package: pip install modelscope") from None
-    extra = {"revision": revision} if revision else {}
-    try:
-        return snapshot_download(
-            repo_id, cache_dir=cache_dir, allow_patterns=_allow_patterns(with_code), **extra
-        )
-    except Exception as error:
-        raise ModelError(f"downloading {repo_id} from ModelScope failed: {error}") from error
-
-
 # ---------------------------------------------------------------------------------------------- loading
 
 
@@ -345,14 +218,13 @@ def load_model(
     folder = check_model_dir(_local_folder(path))
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "use_safetensors": True}
-    kwargs["local_files_only"] = True  # a folder is all we load from: never let transformers go online
-    if dtype is not None:
-        kwargs["dtype"] = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dtype, dtype)
-    if quantization_config is not None:
-        kwargs["quantization_config"] = quantization_config
-    if device_map is not None:
-        kwargs["device_map"] = device_map
+    # local_files_only: a folder is all we load from, so never let transformers go online.
+    kwargs: dict[str, Any] = dict(
+        trust_remote_code=trust_remote_code, use_safetensors=True, local_files_only=True
+    )
+    dtype = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dtype, dtype)
+    given = {"dtype": dtype, "quantization_config": quantization_config, "device_map": device_map}
+    kwargs |= {key: value for key, value in given.items() if value is not None}  # else transformers' defaults
     with _translated(folder, "model"):
         return AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
 

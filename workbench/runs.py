@@ -65,14 +65,19 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def find_resumable(cfg: config_mod.RunConfig, recipe: str | Path | None = None) -> Run | None:
-    """The run to resume: the recipe's own folder if it is a run, else the newest same-name run with a checkpoint."""
+    """The run to resume: the recipe's own folder if it is a run, else the newest unfinished same-name run."""
     if recipe is not None and (Path(recipe).parent / "events.jsonl").is_file():
-        return Run(Path(recipe).parent)
+        folder = Path(recipe).parent
+        if status(folder) == "finished":
+            raise config_mod.ConfigError(
+                f"{folder} already finished: nothing to resume (drop --resume to run it again)"
+            )
+        return Run(folder)
     name = cfg.output.name or f"{cfg.method.name}-{cfg.adapter.type}"
-    candidates = sorted(
+    newest_first = sorted(
         Path(cfg.output.root).glob(f"{name}-*"), key=lambda p: p.stat().st_mtime, reverse=True
     )
-    return next((Run(p) for p in candidates if latest_checkpoint(p)), None)
+    return next((Run(p) for p in newest_first if latest_checkpoint(p) and status(p) != "finished"), None)
 
 
 def status(run_dir: str | Path) -> str:

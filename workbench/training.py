@@ -41,6 +41,11 @@ def train(
     if not isinstance(cfg, RunConfig):
         recipe, cfg = cfg, config_mod.load(cfg)
     say = print if echo else (lambda *a, **k: None)
+    if cfg.distributed.num_processes != 1:
+        raise config_mod.ConfigError(
+            f"distributed.num_processes is {cfg.distributed.num_processes}: runs use one device for now; "
+            "set distributed.num_processes: 1 (several devices per run are planned, not yet available)"
+        )
     device = devices.resolve(cfg.device, cfg.distributed)
     if device.note:
         say(f"note: {device.note}")
@@ -50,7 +55,10 @@ def train(
     eval_pairs = data.eval_pairs(cfg.data, max_samples=cfg.eval.max_samples) if cfg.data.eval else []
     plan = adapters.plan(cfg.adapter, device, models.lora_targets(model_path))
     resume = cfg.train.resume if resume is None else resume
-    run = (runs.find_resumable(cfg, recipe) if resume else None) or runs.create(cfg)
+    run = runs.find_resumable(cfg, recipe) if resume else None
+    if resume and run is None:
+        say("note: nothing to resume (no unfinished run of this name with a checkpoint); starting a new run")
+    run = run or runs.create(cfg)
     checkpoint = runs.latest_checkpoint(run.path) if resume else None
     say(f"run directory: {run.path}")
     run.event(
@@ -105,7 +113,9 @@ def _run(
     result_dir = (
         _save(cfg, run, trainer, tokenizer) if status == "finished" and cfg.output.save_result else None
     )
-    after = _evaluate(cfg, trainer.model, tokenizer, eval_pairs, "after", say) if cfg.eval.after else None
+    # A stopped run skips the after-measure: whoever pressed Stop wants control back now.
+    measure = cfg.eval.after and status == "finished"
+    after = _evaluate(cfg, trainer.model, tokenizer, eval_pairs, "after", say) if measure else None
     summary = _summary(
         cfg, device, output, wall, trainable, total, before, after, result_dir, status, trainer
     )

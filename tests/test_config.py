@@ -40,7 +40,9 @@ def test_unknown_key_names_key_file_and_valid_keys(tmp_path):
 
 def test_wrong_type_names_key_value_and_expected_type(tmp_path):
     path = write(tmp_path, "train:\n  max_steps: many\n")
-    with pytest.raises(config.ConfigError, match=r"'train.max_steps' in .* is 'many' \(str\); expected a whole number"):
+    with pytest.raises(
+        config.ConfigError, match=r"'train.max_steps' in .* is 'many' \(str\); expected a whole number"
+    ):
         config.load(path)
 
 
@@ -66,7 +68,9 @@ def test_missing_recipe_says_what_to_pass(tmp_path):
 
 
 def test_dotted_overrides_are_typed_like_yaml():
-    cfg = config.override(config.RunConfig(), ["train.learning_rate=1e-4", "adapter.r=4", "eval.before=false"])
+    cfg = config.override(
+        config.RunConfig(), ["train.learning_rate=1e-4", "adapter.r=4", "eval.before=false"]
+    )
     assert (cfg.train.learning_rate, cfg.adapter.r, cfg.eval.before) == (1e-4, 4, False)
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from workbench import data
+from workbench import data, hub
 from workbench.config import DataConfig
 from workbench.data import DataError
 
@@ -268,7 +268,7 @@ def test_hub_id_without_network_fails_fast(monkeypatch):
         raise OSError("network is unreachable")
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(data.socket, "create_connection", no_network)
+    monkeypatch.setattr(hub.socket, "create_connection", no_network)
     raises(["cannot reach the Hugging Face hub", "owner/name"], data.read_records, "owner/name")
 
 

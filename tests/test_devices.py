@@ -1,4 +1,4 @@
-"""The device layer: selection, precision, backend, probing, memory and doctor.
+"""The device layer: selection, precision, backend, probing, memory, and the doctor built on it.
 
 A fake torch_npu (tests/fake_torch_npu) stands in for an Ascend NPU. Registering it renames torch's
 PrivateUse1 backend for good, so everything that needs it runs in a subprocess and reports back as JSON.
@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from workbench import devices
+from workbench import devices, doctor
 from workbench.config import DeviceConfig, DistributedConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -345,10 +345,10 @@ GOOD = {
 }
 
 
-def doctor_with(monkeypatch, **changes) -> devices.DoctorReport:
+def doctor_with(monkeypatch, **changes) -> doctor.Report:
     found = GOOD | changes
-    monkeypatch.setattr(devices, "_version", lambda name: found.get(name, "1.0"))
-    return devices.doctor()
+    monkeypatch.setattr(doctor, "_version", lambda name: found.get(name, "1.0"))
+    return doctor.report()
 
 
 def test_doctor_warns_when_torch_and_torch_npu_differ(monkeypatch):
@@ -395,7 +395,7 @@ def test_doctor_reports_a_broken_torch_instead_of_crashing(monkeypatch):
 
 
 def test_format_doctor_lists_versions_and_warnings(monkeypatch):
-    text = devices.format_doctor(doctor_with(monkeypatch, trl="1.14.0"))
+    text = doctor.format_report(doctor_with(monkeypatch, trl="1.14.0"))
     assert "torch         2.5.1+cpu" in text and "! trl 1.14.0 has no PPO" in text
 
 
@@ -410,8 +410,8 @@ def test_format_doctor_lists_versions_and_warnings(monkeypatch):
     ],
 )
 def test_cann_version_is_read_from_the_toolkit_home(tmp_path, monkeypatch, name, text):
-    path = tmp_path / name.format(arch=devices.platform.machine())
+    path = tmp_path / name.format(arch=doctor.platform.machine())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     monkeypatch.setenv("ASCEND_TOOLKIT_HOME", str(tmp_path))
-    assert devices.cann_version() == ("8.0.RC2" if "RC2" in text else "8.0.RC1")
+    assert doctor.cann_version() == ("8.0.RC2" if "RC2" in text else "8.0.RC1")

@@ -1,4 +1,4 @@
-"""The model catalogue, resolving and downloading (offline), and loading from a tiny local model."""
+"""The model catalogue, resolving, downloading (workbench.hub, offline), and loading a tiny local model."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import types
 
 import pytest
 
-from workbench import models
+from workbench import hub, models
 from workbench.config import ModelConfig
 from workbench.models import ModelError
 
@@ -42,7 +42,7 @@ def tiny_model(tmp_path_factory):
 @pytest.fixture
 def offline_download(monkeypatch):
     """Make any real hub call fail loudly: the tests must never reach the network."""
-    monkeypatch.setattr(models, "_fetch_huggingface", lambda *a: pytest.fail("tried to download"))
+    monkeypatch.setattr(hub, "_fetch_huggingface", lambda *a: pytest.fail("tried to download"))
 
 
 # ------------------------------------------------------------------------------------------- catalogue
@@ -161,16 +161,16 @@ def test_download_offline_env_fails_fast(monkeypatch, offline_download):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     started = time.monotonic()
     with pytest.raises(ModelError, match="HF_HUB_OFFLINE"):
-        models.download("qwen2.5-0.5b-instruct")
+        hub.download("qwen2.5-0.5b-instruct")
     assert time.monotonic() - started < 2
 
 
 def test_download_without_network_names_host_and_fixes(monkeypatch, offline_download):
     for name in ["HF_HUB_OFFLINE", "HF_ENDPOINT", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"]:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(models, "reachable", lambda host, port, timeout: False)
+    monkeypatch.setattr(hub, "reachable", lambda host, port, timeout: False)
     with pytest.raises(ModelError, match=r"cannot reach huggingface\.co within 3 s") as info:
-        models.download("qwen2.5-0.5b-instruct", timeout=3)
+        hub.download("qwen2.5-0.5b-instruct", timeout=3)
     assert "HF_ENDPOINT" in str(info.value) and "modelscope" in str(info.value)
 
 
@@ -179,15 +179,19 @@ def test_reachable_is_false_quickly_for_a_closed_port():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     started = time.monotonic()
-    assert models.reachable("127.0.0.1", port, timeout=0.2) is False
+    assert hub.reachable("127.0.0.1", port, timeout=0.2) is False
     assert time.monotonic() - started < 2
 
 
 def test_reachable_gives_up_on_a_stalled_lookup(monkeypatch):
     # A dead DNS resolver ignores socket timeouts; the check must still return on time.
-    monkeypatch.setattr(models.socket, "create_connection", lambda *args, **kwargs: time.sleep(3))
+    def stalled_lookup(*args, **kwargs):
+        time.sleep(3)
+        raise OSError("name resolution timed out")  # as a real lookup ends, so the thread ends quietly
+
+    monkeypatch.setattr(hub.socket, "create_connection", stalled_lookup)
     started = time.monotonic()
-    assert models.reachable("hub.example", 443, timeout=0.2) is False
+    assert hub.reachable("hub.example", 443, timeout=0.2) is False
     assert time.monotonic() - started < 1
 
 
@@ -197,11 +201,11 @@ def test_download_fetches_safetensors_only(monkeypatch, tiny_model, name, with_c
 
     seen = {}
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(models, "reachable", lambda host, port, timeout: True)
+    monkeypatch.setattr(hub, "reachable", lambda host, port, timeout: True)
     monkeypatch.setattr(
         huggingface_hub, "snapshot_download", lambda repo, **kw: seen.update(kw, repo=repo) or tiny_model
     )
-    assert models.download(name) == str(tiny_model)
+    assert hub.download(name) == str(tiny_model)
     assert seen["repo"] == models.lookup(name).hf_id
     assert "*.safetensors" in seen["allow_patterns"]
     assert not any(p.endswith((".bin", ".pt", ".pth")) for p in seen["allow_patterns"])
@@ -213,15 +217,15 @@ def test_download_of_a_pickle_only_repo_is_refused(monkeypatch, tmp_path):
 
     (tmp_path / "config.json").write_text("{}")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(models, "reachable", lambda host, port, timeout: True)
+    monkeypatch.setattr(hub, "reachable", lambda host, port, timeout: True)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo, **kw: str(tmp_path))
     with pytest.raises(ModelError, match="publishes no safetensors"):
-        models.download("baichuan-inc/Baichuan2-7B-Chat")
+        hub.download("baichuan-inc/Baichuan2-7B-Chat")
 
 
 def test_download_rejects_names_that_are_neither():
     with pytest.raises(ModelError, match="neither a catalogue name nor a hub ID"):
-        models.download("not a model")
+        hub.download("not a model")
 
 
 # ------------------------------------------------------------------------------------------- loading

@@ -19,12 +19,21 @@ pytestmark = pytest.mark.slow
 def finished(tmp_path_factory):
     """One short run shared by the read-only checks below."""
     tmp = tmp_path_factory.mktemp("finished")
-    return workbench.train(tiny(tmp, "train.max_steps=40", "train.logging_steps=5", "train.save_steps=20"), echo=False)
+    return workbench.train(
+        tiny(tmp, "train.max_steps=40", "train.logging_steps=5", "train.save_steps=20"), echo=False
+    )
 
 
 def test_run_directory_has_every_file_of_the_contract(finished):
     names = {p.name for p in finished.run_dir.iterdir()}
-    assert {"resolved.yaml", "metrics.jsonl", "events.jsonl", "checkpoints", "adapter", "summary.json"} <= names
+    assert {
+        "resolved.yaml",
+        "metrics.jsonl",
+        "events.jsonl",
+        "checkpoints",
+        "adapter",
+        "summary.json",
+    } <= names
     assert list((finished.run_dir / "adapter").glob("*.safetensors"))
     assert not [p for p in (finished.run_dir / "adapter").iterdir() if p.suffix in (".bin", ".pt", ".pth")]
     checkpoint = runs.latest_checkpoint(finished.run_dir)
@@ -65,7 +74,9 @@ def test_in_process_result_keeps_the_trained_model(finished):
     from workbench.chat import reply
 
     assert finished.model is not None
-    assert isinstance(reply(finished.model, finished.tokenizer, [{"role": "user", "content": "Reverse: abc"}]), str)
+    assert isinstance(
+        reply(finished.model, finished.tokenizer, [{"role": "user", "content": "Reverse: abc"}]), str
+    )
 
 
 def test_stop_request_checkpoints_then_resume_finishes_the_run(tmp_path):

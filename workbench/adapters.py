@@ -97,6 +97,23 @@ def _galore_args(cfg: AdapterConfig, targets: list[str] | str) -> dict:
     }
 
 
+def match_adapter_dtype(model: Any, plan: Plan) -> None:
+    """Give QLoRA adapters the base's compute dtype again, where that is fp32 (the CPU).
+
+    TRL 1.12's SFTTrainer casts the trainable weights of every 4-bit model to bf16 (right on a bf16
+    GPU, as in the QLoRA paper); a CPU without bf16 units then runs each step ~3x slower. Call it
+    after the trainer is built and before it trains.
+    """
+    import torch
+
+    quant = plan.quantization_config
+    if quant is None or quant.bnb_4bit_compute_dtype != torch.float32:
+        return
+    for param in model.parameters():
+        if param.requires_grad and param.is_floating_point():
+            param.data = param.data.float()
+
+
 def freeze(model: Any, trainable_layers: int) -> None:
     """Freeze every weight but the last `trainable_layers` decoder blocks and the final norm."""
     block = re.compile(r"\.layers\.(\d+)\.")
@@ -118,6 +135,12 @@ def freeze(model: Any, trainable_layers: int) -> None:
 
 
 def trainable_parameters(model: Any) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    total = sum(p.numel() for p in model.parameters())
-    return sum(p.numel() for p in model.parameters() if p.requires_grad), total
+    """(trainable, total) parameter counts; a 4-bit weight counts as the matrix it stands for."""
+    total = sum(_numel(p) for p in model.parameters())
+    return sum(_numel(p) for p in model.parameters() if p.requires_grad), total
+
+
+def _numel(param: Any) -> int:
+    # bitsandbytes packs two 4-bit values per byte into a flat tensor; its quant_state keeps the real shape.
+    state = getattr(param, "quant_state", None)
+    return state.shape.numel() if state is not None else param.numel()

@@ -119,17 +119,17 @@ def show(args: argparse.Namespace) -> int:
 
 
 def doctor(args: argparse.Namespace) -> int:
-    from workbench import devices
+    from workbench import doctor as doctor_mod  # this function is called doctor too
 
-    report = devices.doctor()
-    print(devices.format_doctor(report))
+    report = doctor_mod.report()
+    print(doctor_mod.format_report(report))
     return 0
 
 
 def download(args: argparse.Namespace) -> int:
-    from workbench import models
+    from workbench import hub
 
-    path = models.download(
+    path = hub.download(
         args.name, hub=args.hub, timeout=args.timeout, trust_remote_code=args.trust_remote_code
     )
     print(f"downloaded to {path}")

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+
+from workbench import hub
 
 BUNDLED_DIR = Path(__file__).parent / "bundled_data"
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
@@ -47,7 +46,7 @@ class DataError(ValueError):
 
 
 class Records(list):
-    """Rows of a source; `lines` holds each row's line number when it came from a JSON Lines file."""
+    """Rows of a JSON Lines file; `lines` holds each row's line number, for messages that name it."""
 
     lines: list[int] | None = None
 
@@ -60,17 +59,16 @@ def read_records(
 ) -> tuple[list[dict], str]:
     """Read `source` into a list of dicts, renaming the user's columns to ours; return (rows, name)."""
     path = _resolve(source)
-    rows = Records(_read_hub(source, max_samples)) if path is None else _read_path(path, source, max_samples)
+    rows = _read_hub(source, max_samples) if path is None else _read_path(path, source, max_samples)
     if not rows:
         raise DataError(f"{source} has no rows; add at least one example")
     if max_samples is not None:
         del rows[max_samples:]
     for i, row in enumerate(rows):
+        where = _where(rows, i, source)
         if not isinstance(row, dict):
-            raise DataError(
-                f'{_where(rows, i, source)}: a {type(row).__name__}, not an object {{"field": ...}}'
-            )
-        rows[i] = _rename(row, columns or {}, _where(rows, i, source))
+            raise DataError(f'{where}: a {type(row).__name__}, not an object {{"field": ...}}')
+        rows[i] = _rename(row, columns or {}, where)
     return rows, source
 
 
@@ -90,14 +88,14 @@ def _resolve(source: str) -> Path | None:
     return None
 
 
-def _read_path(path: Path, name: str, limit: int | None) -> Records:
+def _read_path(path: Path, name: str, limit: int | None) -> list[dict]:
     if path.is_dir():
-        return Records(_read_disk(path, name))
+        return _read_disk(path, name)
     if path.suffix == ".parquet":
         import pyarrow.parquet
 
         try:
-            return Records(pyarrow.parquet.read_table(path).to_pylist())  # plain lists, unlike pandas
+            return pyarrow.parquet.read_table(path).to_pylist()  # plain lists, unlike pandas
         except pyarrow.ArrowException as error:
             raise DataError(f"{name}: not a readable Parquet file ({error}); write it again") from None
     readers = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv}
@@ -138,7 +136,7 @@ def _read_jsonl(text: str, name: str, limit: int | None) -> Records:
     return rows
 
 
-def _read_json(text: str, name: str, limit: int | None) -> Records:
+def _read_json(text: str, name: str, limit: int | None) -> list[dict]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -146,11 +144,11 @@ def _read_json(text: str, name: str, limit: int | None) -> Records:
         raise DataError(f"{name}: not valid JSON ({error.msg} at line {error.lineno}){hint}") from None
     if not isinstance(data, list):
         raise DataError(f"{name}: expected a JSON array of objects, got a {type(data).__name__}")
-    return Records(data)
+    return data
 
 
-def _read_csv(text: str, name: str, limit: int | None) -> Records:
-    rows = Records(csv.DictReader(text.splitlines(keepends=True)))
+def _read_csv(text: str, name: str, limit: int | None) -> list[dict]:
+    rows = list(csv.DictReader(text.splitlines(keepends=True)))
     # CSV has no types: a column holding only true/false is a boolean column (kto labels).
     for column in rows[0] if rows else ():
         if all(str(row[column]).lower() in ("true", "false") for row in rows):
@@ -176,26 +174,14 @@ def _read_disk(path: Path, name: str) -> list[dict]:
 
 
 def _read_hub(source: str, limit: int | None) -> list[dict]:
-    if not _hub_reachable():
+    if why := hub.unreachable("huggingface", timeout=5):  # fail fast instead of datasets' long retries
         raise DataError(
-            f"cannot reach the Hugging Face hub to fetch {source}: no network; "
+            f"cannot reach the Hugging Face hub to fetch {source}: {why}; "
             "download it elsewhere and point data.train at the local file"
         )
     import datasets
 
     return datasets.load_dataset(source, split="train" if limit is None else f"train[:{limit}]").to_list()
-
-
-def _hub_reachable(timeout: float = 5.0) -> bool:
-    """Whether the hub (or the mirror in HF_ENDPOINT) answers, so an offline machine fails fast."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return False
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
 
 
 def _rename(row: dict, columns: dict, where: str) -> dict:
@@ -371,15 +357,14 @@ def load_dataset_for(cfg_data: Any, method: str = "sft", split: str = "train") -
     """Read, check and convert `cfg_data`'s train or eval source for `method`; return (Dataset, format)."""
     import datasets
 
-    records, name, fmt = _load_checked(
-        _source(cfg_data, split), cfg_data.columns, cfg_data.format, cfg_data.max_samples
-    )
+    source = _source(cfg_data, split)
+    records, fmt = _load_checked(source, cfg_data.columns, cfg_data.format, cfg_data.max_samples)
     if method not in METHODS:
         raise DataError(f"no dataset conversion for method '{method}' yet; known: {', '.join(METHODS)}")
     formats, convert = METHODS[method]
     if fmt not in formats:
         raise DataError(
-            f"{name}: method '{method}' needs one of the formats {', '.join(formats)}, but this is {fmt} "
+            f"{source}: method '{method}' needs one of the formats {', '.join(formats)}, but this is {fmt} "
             f"(columns found: {_names(records[0])}); use a dataset of that kind or remap data.columns"
         )
     return datasets.Dataset.from_list(convert(records, fmt, cfg_data)), fmt
@@ -391,10 +376,10 @@ def eval_pairs(
     """(prompt messages, reference answer) pairs for exact-match evaluation, from a source or a DataConfig."""
     if not isinstance(source, str):
         source, columns, fmt = _source(source, "eval"), source.columns, source.format
-    records, name, fmt = _load_checked(source, columns, fmt, max_samples)
+    records, fmt = _load_checked(source, columns, fmt, max_samples)
     if fmt not in CHAT_FORMATS:
         raise DataError(
-            f"{name}: a {fmt} dataset has no reference answers; use one of {', '.join(CHAT_FORMATS)}"
+            f"{source}: a {fmt} dataset has no reference answers; use one of {', '.join(CHAT_FORMATS)}"
         )
     return [(row["prompt"], row["completion"][0]["content"]) for row in for_sft(records, fmt)]
 
@@ -406,13 +391,11 @@ def _source(cfg_data: Any, split: str) -> str:
     return source
 
 
-def _load_checked(
-    source: str, columns: dict | None, fmt: str, max_samples: int | None
-) -> tuple[list, str, str]:
-    records, name = read_records(source, columns, max_samples)
-    fmt = detect_format(records, name) if fmt == "auto" else fmt
-    validate(records, fmt, name)
-    return records, name, fmt
+def _load_checked(source: str, columns: dict | None, fmt: str, max_samples: int | None) -> tuple[list, str]:
+    records, _ = read_records(source, columns, max_samples)
+    fmt = detect_format(records, source) if fmt == "auto" else fmt
+    validate(records, fmt, source)
+    return records, fmt
 
 
 # Looking at data (the dataset panel)

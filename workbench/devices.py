@@ -12,7 +12,6 @@ subprocess and hides it when it cannot load. Every function here that needs torc
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -22,7 +21,7 @@ import re
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,11 +30,10 @@ from workbench.config import DeviceConfig, DistributedConfig
 log = logging.getLogger(__name__)
 
 ORDER = ("npu", "cuda", "xpu", "mps", "cpu")  # detection order, best first
-PACKAGES = ("torch", "torch_npu", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "datasets")
 _VISIBLE_ENV = {"npu": "ASCEND_RT_VISIBLE_DEVICES", "cuda": "CUDA_VISIBLE_DEVICES", "xpu": "ZE_AFFINITY_MASK"}
 _BACKEND = {"npu": "hccl", "cuda": "nccl", "mps": "gloo", "cpu": "gloo"}
 _NPU_NO_BF16 = re.compile(r"^Ascend(910(A|ProA|ProB|PremiumA)?|310.*)$")  # first 910 generation, 310 chips
-_SET_ENV = "`source /usr/local/Ascend/ascend-toolkit/set_env.sh` before starting Python"
+SET_ENV = "`source /usr/local/Ascend/ascend-toolkit/set_env.sh` before starting Python"
 
 
 class DeviceError(RuntimeError):
@@ -70,7 +68,7 @@ sys.path[:] = json.loads(sys.argv[1])
 out = {"stage": "torch"}
 try:
     import torch
-    out["stage"] = "torch_npu"
+    out["stage"], out["torch"] = "torch_npu", torch.__version__
     import torch_npu
     out["version"] = getattr(torch_npu, "__version__", "?")
     out["count"] = torch.npu.device_count() if torch.npu.is_available() else 0
@@ -118,9 +116,9 @@ def _read_probe(done: subprocess.CompletedProcess) -> tuple[bool, str]:
     if error and out["stage"] == "torch":
         reason = f"`import torch` fails: {error}"
     elif ".so" in error:  # libhccl.so, libascendcl.so: CANN is missing or its set_env.sh was not sourced
-        reason = f"torch_npu cannot load the CANN libraries ({error}); install CANN and run {_SET_ENV}"
+        reason = f"torch_npu cannot load the CANN libraries ({error}); install CANN and run {SET_ENV}"
     elif error:
-        reason = f"`import torch_npu` fails ({error}); it must match torch {_version('torch')} exactly"
+        reason = f"`import torch_npu` fails ({error}); it must match torch {out['torch']} exactly"
     elif out["count"] == 0:
         reason = f"torch_npu {out['version']} sees no NPU; check `npu-smi info` and {_VISIBLE_ENV['npu']}"
     else:
@@ -168,8 +166,6 @@ def detect() -> list[str]:
 def _available(torch, kind: str) -> bool:
     if kind == "mps":
         return torch.backends.mps.is_available()
-    if kind == "npu" and not probe_npu()[0]:
-        return False
     module = getattr(torch, kind, None)
     try:
         return bool(module is not None and module.is_available() and module.device_count() > 0)
@@ -211,7 +207,7 @@ def _why_missing(torch, kind: str) -> str:
         reason, base = probe_npu()[1], re.sub(r"\+.*", "", torch.__version__)
         if reason != "torch_npu is not installed":
             return reason
-        return f"{reason}; fix: pip install torch-npu=={base} (as torch is {base}), install CANN, {_SET_ENV}"
+        return f"{reason}; fix: pip install torch-npu=={base} (as torch is {base}), install CANN, {SET_ENV}"
     if kind == "cuda" and torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
         return f"torch {torch.__version__} is a CPU-only build; fix: install a CUDA build (see pytorch.org)"
     if kind == "cuda":
@@ -420,104 +416,32 @@ def supports_4bit(device: Device) -> tuple[bool, str]:
     if importlib.util.find_spec("bitsandbytes") is None:
         return False, "bitsandbytes is not installed; pip install bitsandbytes, or use adapter.type: lora"
     try:
-        importlib.import_module("bitsandbytes")
+        bnb = importlib.import_module("bitsandbytes")
     except Exception as error:  # noqa: BLE001  (a broken native library raises all sorts)
         return False, f"bitsandbytes is installed but cannot be imported ({type(error).__name__}: {error})"
-    return True, f"bitsandbytes {_version('bitsandbytes')} quantises to 4 bits on {device.type}"
+    return True, f"bitsandbytes {getattr(bnb, '__version__', '?')} quantises to 4 bits on {device.type}"
 
 
-# --- workbench doctor ---------------------------------------------------------------------------------------
+# --- what `workbench doctor` reports (workbench.doctor adds versions and CANN) ------------------------------
 
 
-@dataclass
-class DoctorReport:
-    rows: list[tuple[str, str]] = field(default_factory=list)  # (what, version or finding)
-    warnings: list[str] = field(default_factory=list)
-
-
-def _version(dist: str) -> str | None:
-    """An installed distribution's version, from its metadata, without importing it."""
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def versions() -> dict[str, str | None]:
-    """Python, the ML stack and CANN; None where something is missing."""
-    found = {"python": platform.python_version()} | {name: _version(name) for name in PACKAGES}
-    return found | {"CANN": cann_version()}
-
-
-def cann_version() -> str | None:
-    """The CANN toolkit version, from the files its installer writes (set_env.sh exports its home)."""
-    homes = [os.environ.get("ASCEND_TOOLKIT_HOME"), os.environ.get("ASCEND_HOME_PATH")]
-    homes += ["/usr/local/Ascend/ascend-toolkit/latest", "/usr/local/Ascend/cann"]
-    for home in filter(None, homes):
-        for name in (f"{platform.machine()}-linux/ascend_toolkit_install.info", "version.cfg"):
-            path = Path(home, name)
-            text = path.read_text(errors="replace") if path.is_file() else ""
-            # ascend_toolkit_install.info: version=8.0.RC2
-            # version.cfg: toolkit_running_version=[7.0.0.5.242:8.0.RC1]
-            match = re.search(r"^(?:version|toolkit_running_version)=\[?([^\]\s]+)", text, re.MULTILINE)
-            if match:
-                return match.group(1).split(":")[-1]
-    return None
-
-
-def doctor() -> DoctorReport:
-    """Versions, the device found, and warnings for combinations known to break. Never raises."""
-    found = versions()
-    report = DoctorReport([(name, value or "not installed") for name, value in found.items()])
-    report.warnings += _version_warnings(found)
-    if found["torch_npu"]:
+def diagnose(torch_npu_installed: bool) -> tuple[list[tuple[str, str]], list[str]]:
+    """The device layer's rows and warnings for the doctor: probe, device, precision, backend. Never raises."""
+    rows, warnings = [], []
+    if torch_npu_installed:
         ok, reason = probe_npu()
-        report.rows.append(("torch_npu probe", reason))
-        report.warnings += [] if ok else [f"torch_npu is installed but unusable: {reason}"]
+        rows.append(("torch_npu probe", reason))
+        warnings += [] if ok else [f"torch_npu is installed but unusable: {reason}"]
     try:
         device, torch_cuda = resolve(), _torch().version.cuda
     except Exception as error:  # noqa: BLE001  (a missing or broken torch is what doctor must report)
-        report.rows.append(("device", f"unknown: torch cannot be used ({type(error).__name__}: {error})"))
-        report.warnings.append(f"torch cannot be used: {error}")
-        return report
-    report.rows += [("device", str(device)), ("precision", device.precision)]
-    report.rows += [("backend", device.dist_backend)] + ([("note", device.note)] if device.note else [])
-    if found["torch_npu"] and torch_cuda:
-        report.warnings.append(
+        rows.append(("device", f"unknown: torch cannot be used ({type(error).__name__}: {error})"))
+        return rows, [*warnings, f"torch cannot be used: {error}"]
+    rows += [("device", str(device)), ("precision", device.precision), ("backend", device.dist_backend)]
+    rows += [("note", device.note)] if device.note else []
+    if torch_npu_installed and torch_cuda:
+        warnings.append(
             f"torch_npu is installed next to a CUDA build of torch (CUDA {torch_cuda}); "
             "torch_npu needs the CPU build of the same torch version: never install both"
         )
-    return report
-
-
-def _version_warnings(found: dict[str, str | None]) -> list[str]:
-    torch_v, npu_v, trl_v, tf_v = found["torch"], found["torch_npu"], found["trl"], found["transformers"]
-    out = [] if torch_v else ["torch is not installed; pip install torch (the CPU build to use torch_npu)"]
-    if torch_v and npu_v and _base_version(torch_v) != _base_version(npu_v):
-        need = _base_version(npu_v)
-        out.append(
-            f"torch {torch_v} and torch_npu {npu_v} do not match: torch_npu {npu_v} needs torch {need}; "
-            f"pip install torch=={need}, or the torch_npu release for torch {_base_version(torch_v)}"
-        )
-    if npu_v and found["bitsandbytes"]:
-        out.append("bitsandbytes has no NPU kernels: QLoRA cannot run on an NPU; use lora with bf16")
-    if npu_v and not found["CANN"]:
-        out.append(f"torch_npu is installed but no CANN toolkit was found; install CANN and run {_SET_ENV}")
-    if trl_v and tuple(map(int, re.findall(r"\d+", trl_v)[:2])) >= (1, 14):
-        out.append(f"trl {trl_v} has no PPO (removed in 1.14); pip install 'trl<1.14' for method ppo")
-    if tf_v and int(re.findall(r"\d+", tf_v)[0]) < 5:
-        out.append(f"transformers {tf_v} is older than 5; the workbench needs transformers>=5")
-    return out
-
-
-def _base_version(version: str) -> str:
-    """2.5.1 for 2.5.1+cpu, 2.5.1.post1 and 2.5.1rc1: the part torch_npu must share with torch."""
-    return ".".join(re.findall(r"\d+", version)[:3])
-
-
-def format_doctor(report: DoctorReport) -> str:
-    """The report as aligned text, for a terminal or a notebook cell."""
-    width = max(len(name) for name, _ in report.rows)
-    lines = [f"  {name.ljust(width)}  {value}" for name, value in report.rows]
-    problems = [f"  ! {text}" for text in report.warnings] or ["  no known problems"]
-    return "\n".join(["workbench doctor", *lines, "warnings:", *problems])
+    return rows, warnings

@@ -52,7 +52,7 @@ def download(
 def unreachable(hub: str = "huggingface", timeout: float = 10.0) -> str | None:
     """Why `hub` cannot be reached now (HF_HUB_OFFLINE, no network), or None when it answers."""
     if hub == "huggingface" and os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
-        return "HF_HUB_OFFLINE=1 is set, so nothing can be downloaded; unset it"
+        return "HF_HUB_OFFLINE=1 is set, so nothing can be downloaded (unset it to go online)"
     host, port = _address(hub)
     if not reachable(host, port, timeout):
         return f"cannot reach {host} within {timeout:g} s (no network or a firewall)"

@@ -1,8 +1,8 @@
 """Which model, where it lives, and loading it: the catalogue, hub caches, tokenizer and model.
 
-`resolve` never touches the network: it returns a local folder or says how to get one (`workbench download`,
-see workbench.hub).
-Weights are loaded from safetensors only, and a repo's own Python runs only when the recipe opts in.
+`resolve` never touches the network: it returns a local folder or says how to get one (workbench.hub
+downloads). Weights are loaded from safetensors only, and a repo's own Python runs only when the recipe
+opts in.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -219,9 +218,7 @@ def load_model(
     from transformers import AutoModelForCausalLM
 
     # local_files_only: a folder is all we load from, so never let transformers go online.
-    kwargs: dict[str, Any] = dict(
-        trust_remote_code=trust_remote_code, use_safetensors=True, local_files_only=True
-    )
+    kwargs = {"trust_remote_code": trust_remote_code, "use_safetensors": True, "local_files_only": True}
     dtype = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dtype, dtype)
     given = {"dtype": dtype, "quantization_config": quantization_config, "device_map": device_map}
     kwargs |= {key: value for key, value in given.items() if value is not None}  # else transformers' defaults

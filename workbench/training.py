@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench import adapters, data, devices, methods, models, runs
+from workbench import adapters, data, devices, doctor, methods, models, runs
 from workbench import config as config_mod
 from workbench.config import RunConfig
 
@@ -24,6 +24,20 @@ class RunResult:
     summary: dict = field(default_factory=dict)
     model: Any = field(default=None, repr=False)  # in-process runs keep the model for the next cell
     tokenizer: Any = field(default=None, repr=False)
+
+
+@dataclass
+class Checked:
+    """Everything verified before a run directory exists."""
+
+    device: devices.Device
+    model_path: str
+    tokenizer: Any
+    method: Any
+    train_set: Any
+    data_format: str
+    eval_pairs: list
+    plan: adapters.Plan
 
 
 def train(
@@ -41,6 +55,25 @@ def train(
     if not isinstance(cfg, RunConfig):
         recipe, cfg = cfg, config_mod.load(cfg)
     say = print if echo else (lambda *a, **k: None)
+    checked = check(cfg, say)
+    resume = cfg.train.resume if resume is None else resume
+    run = runs.find_resumable(cfg, recipe) if resume else None
+    if resume and run is None:
+        say("note: nothing to resume (no unfinished run of this name with a checkpoint); starting a new run")
+    run = run or runs.create(cfg)
+    checkpoint = runs.latest_checkpoint(run.path) if resume else None
+    say(f"run directory: {run.path}")
+    run.event("start", device=str(checked.device), model=checked.model_path, data=cfg.data.train,
+              format=checked.data_format, resume=str(checkpoint))  # fmt: skip
+    try:
+        return _run(cfg, run, checked, checkpoint, on_log, should_stop, say)
+    except BaseException as error:  # KeyboardInterrupt too: the run must say how it ended
+        run.event("error", reason=f"{type(error).__name__}: {error}")
+        raise
+
+
+def check(cfg: RunConfig, say: Callable = print) -> Checked:
+    """Resolve and validate device, model, tokenizer, data and adapter; raise a clear error on bad input."""
     if cfg.distributed.num_processes != 1:
         raise config_mod.ConfigError(
             f"distributed.num_processes is {cfg.distributed.num_processes}: runs use one device for now; "
@@ -50,43 +83,16 @@ def train(
     if device.note:
         say(f"note: {device.note}")
     model_path = models.resolve(cfg.model)
+    tokenizer = models.load_tokenizer(model_path, trust_remote_code=cfg.model.trust_remote_code)
+    models.ensure_chat_template(tokenizer, where=f"the tokenizer of {cfg.model.name_or_path}")
     method = methods.get(cfg.method.name)
     train_set, fmt = data.load_dataset_for(cfg.data, method.DATA, "train")
     eval_pairs = data.eval_pairs(cfg.data, max_samples=cfg.eval.max_samples) if cfg.data.eval else []
     plan = adapters.plan(cfg.adapter, device, models.lora_targets(model_path))
-    resume = cfg.train.resume if resume is None else resume
-    run = runs.find_resumable(cfg, recipe) if resume else None
-    if resume and run is None:
-        say("note: nothing to resume (no unfinished run of this name with a checkpoint); starting a new run")
-    run = run or runs.create(cfg)
-    checkpoint = runs.latest_checkpoint(run.path) if resume else None
-    say(f"run directory: {run.path}")
-    run.event(
-        "start", device=str(device), model=model_path, data=cfg.data.train, format=fmt, resume=str(checkpoint)
-    )
-    try:
-        return _run(
-            cfg,
-            run,
-            device,
-            model_path,
-            method,
-            train_set,
-            eval_pairs,
-            plan,
-            checkpoint,
-            on_log,
-            should_stop,
-            say,
-        )
-    except BaseException as error:  # KeyboardInterrupt too: the run must say how it ended
-        run.event("error", reason=f"{type(error).__name__}: {error}")
-        raise
+    return Checked(device, model_path, tokenizer, method, train_set, fmt, eval_pairs, plan)
 
 
-def _run(
-    cfg, run, device, model_path, method, train_set, eval_pairs, plan, checkpoint, on_log, should_stop, say
-):
+def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_log, should_stop, say):
     from datasets.utils.logging import disable_progress_bar
     from transformers import PrinterCallback
     from transformers.utils.logging import disable_progress_bar as quiet_loading
@@ -95,33 +101,29 @@ def _run(
 
     disable_progress_bar()  # the workbench prints its own progress; library bars garble logs and notebooks
     quiet_loading()
-    devices.apply_matmul_precision(device, cfg.device.allow_tf32)
-    tokenizer = models.load_tokenizer(model_path, trust_remote_code=cfg.model.trust_remote_code)
-    model = _load_model(cfg, device, model_path, plan)
-    before = _evaluate(cfg, model, tokenizer, eval_pairs, "before", say) if cfg.eval.before else None
-    recorder = Recorder(run, device, on_log, should_stop, echo=say is print)
-    args = methods.common_args(cfg, device, run.checkpoints)
-    trainer = method.build(cfg, model, tokenizer, train_set, plan, args, [recorder])
+    devices.apply_matmul_precision(c.device, cfg.device.allow_tf32)
+    model = _load_model(cfg, c.device, c.model_path, c.plan)
+    before = _evaluate(cfg, model, c.tokenizer, c.eval_pairs, "before", say) if cfg.eval.before else None
+    recorder = Recorder(run, c.device, on_log, should_stop, echo=say is print)
+    args = methods.common_args(cfg, c.device, run.checkpoints)
+    trainer = c.method.build(cfg, model, c.tokenizer, c.train_set, c.plan, args, [recorder])
     trainer.remove_callback(PrinterCallback)  # it would print raw log dicts next to our progress lines
+    adapters.match_adapter_dtype(trainer.model, c.plan)  # TRL 1.12 casts QLoRA adapters to bf16, slow on CPU
     trainable, total = adapters.trainable_parameters(trainer.model)
-    say(f"training {trainable:,} of {total:,} parameters ({cfg.adapter.type}) on {device}")
-    devices.reset_peak_memory(device)
+    say(f"training {trainable:,} of {total:,} parameters ({cfg.adapter.type}) on {c.device}")
+    devices.reset_peak_memory(c.device)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - started
     status = "stopped" if recorder.stopped else "finished"
-    result_dir = (
-        _save(cfg, run, trainer, tokenizer) if status == "finished" and cfg.output.save_result else None
-    )
+    saved = _save(cfg, run, trainer, c.tokenizer) if status == "finished" and cfg.output.save_result else None
     # A stopped run skips the after-measure: whoever pressed Stop wants control back now.
     measure = cfg.eval.after and status == "finished"
-    after = _evaluate(cfg, trainer.model, tokenizer, eval_pairs, "after", say) if measure else None
-    summary = _summary(
-        cfg, device, output, wall, trainable, total, before, after, result_dir, status, trainer
-    )
+    after = _evaluate(cfg, trainer.model, c.tokenizer, c.eval_pairs, "after", say) if measure else None
+    summary = _summary(cfg, c.device, output, wall, trainable, total, before, after, saved, status, trainer)
     run.finish(summary)
     say(f"{status}: {run.path}")
-    return RunResult(run.path, status, summary, trainer.model, tokenizer)
+    return RunResult(run.path, status, summary, trainer.model, c.tokenizer)
 
 
 def _load_model(cfg: RunConfig, device: devices.Device, path: str, plan: adapters.Plan) -> Any:
@@ -179,7 +181,7 @@ def _summary(cfg, device, output, wall, trainable, total, before, after, result_
         "result": result_dir,
         "device": str(device),
         "precision": device.precision,
-        "versions": devices.versions(),
+        "versions": doctor.versions(),
     }
 
 

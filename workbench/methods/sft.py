@@ -19,7 +19,7 @@ def build(
 ) -> Any:
     from trl import SFTConfig, SFTTrainer
 
-    config = SFTConfig(**args, **plan.trainer_args, max_length=cfg.data.max_length)
+    config = SFTConfig(**{**args, **plan.trainer_args}, max_length=cfg.data.max_length)  # GaLore sets optim
     return SFTTrainer(
         model=model,
         args=config,

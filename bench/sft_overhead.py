@@ -51,6 +51,8 @@ def run_plain_trl(cfg: workbench.RunConfig, out: str) -> float:
         learning_rate=t.learning_rate, warmup_steps=t.warmup_steps, logging_steps=t.logging_steps,
         save_strategy="no", report_to=[], bf16=False, fp16=False, use_cpu=True, seed=t.seed,
         max_length=cfg.data.max_length, disable_tqdm=True,
+        # The same job: SFTConfig defaults to gradient checkpointing and a fused AdamW, the recipe to neither.
+        gradient_checkpointing=t.gradient_checkpointing, optim=t.optim,
     )  # fmt: skip
     lora = LoraConfig(
         r=cfg.adapter.r,

@@ -94,7 +94,7 @@ def check(cfg: RunConfig, say: Callable = print) -> Checked:
 
 def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_log, should_stop, say):
     from datasets.utils.logging import disable_progress_bar
-    from transformers import PrinterCallback
+    from transformers import PrinterCallback, set_seed
     from transformers.utils.logging import disable_progress_bar as quiet_loading
 
     from workbench.monitor import Recorder
@@ -102,6 +102,8 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
     disable_progress_bar()  # the workbench prints its own progress; library bars garble logs and notebooks
     quiet_loading()
     devices.apply_matmul_precision(c.device, cfg.device.allow_tf32)
+    # TRL makes the adapter weights before Trainer seeds: seed here so a run does not depend on what ran before it.
+    set_seed(cfg.train.seed)
     model = _load_model(cfg, c.device, c.model_path, c.plan)
     before = _evaluate(cfg, model, c.tokenizer, c.eval_pairs, "before", say) if cfg.eval.before else None
     recorder = Recorder(run, c.device, on_log, should_stop, echo=say is print)

@@ -21,10 +21,7 @@ MENTION = re.compile(
 def mentions(source: str) -> list[tuple[int, str]]:
     """(line number, line) for each line that names a device type."""
     return [
-        (number, line.strip())
-        for number, line in enumerate(source.splitlines(), 1)
-        # A Literal[...] lists the recipe's choices (config.DeviceConfig.type): data, not a device decision.
-        if MENTION.search(line) and "Literal[" not in line
+        (number, line.strip()) for number, line in enumerate(source.splitlines(), 1) if MENTION.search(line)
     ]
 
 
@@ -44,6 +41,7 @@ def sources() -> list[Path]:
         "torch.npu.matmul.allow_hf32 = True",
         "torch.backends.cudnn.allow_tf32 = True",
         "available = torch.xpu.is_available()",
+        'type: Literal["auto", "npu", "cuda", "cpu"] = "auto"',
     ],
 )
 def test_scanner_catches_a_device_name(line):
@@ -56,7 +54,6 @@ def test_scanner_catches_a_device_name(line):
         "device = devices.resolve(cfg.device)",
         'name = "npu_workbench"',
         "# the NPU path goes through devices.py, cuda too",
-        'type: Literal["auto", "npu", "cuda", "cpu"] = "auto"',
         "backend = device.dist_backend",
     ],
 )

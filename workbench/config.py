@@ -15,6 +15,9 @@ from typing import Any, Literal
 
 import yaml
 
+from workbench import devices
+
+DeviceType = Literal[("auto", *devices.ORDER)]  # the device layer owns the names
 AdapterType = Literal["full", "freeze", "lora", "qlora", "dora", "galore"]
 MethodName = Literal["sft", "dpo", "kto", "simpo", "orpo", "reward", "ppo", "grpo"]
 DataFormat = Literal[
@@ -98,7 +101,7 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    type: Literal["auto", "npu", "cuda", "xpu", "mps", "cpu"] = "auto"
+    type: DeviceType = "auto"
     index: int = 0
     fallback: Literal["cpu", "error"] = "cpu"  # when the asked-for device is missing
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"

@@ -24,8 +24,10 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from workbench.config import DeviceConfig, DistributedConfig
+if TYPE_CHECKING:  # config reads ORDER from here, so the import at run time goes the other way
+    from workbench.config import DeviceConfig, DistributedConfig
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +177,8 @@ def _available(torch, kind: str) -> bool:
 
 def resolve(cfg: DeviceConfig | None = None, distributed: DistributedConfig | None = None) -> Device:
     """The recipe's device section as a concrete Device, falling back to the CPU or failing as asked."""
+    from workbench.config import DeviceConfig
+
     cfg, notes, torch = cfg or DeviceConfig(), [], _torch()
     found = detect()
     kind = found[0] if cfg.type == "auto" else cfg.type

@@ -39,9 +39,14 @@ class Run:
         return self.path / "checkpoints"
 
 
+def run_name(cfg: config_mod.RunConfig) -> str:
+    """The folder prefix of a config's runs: output.name, else <method>-<adapter>."""
+    return cfg.output.name or f"{cfg.method.name}-{cfg.adapter.type}"
+
+
 def create(cfg: config_mod.RunConfig) -> Run:
     """Make a fresh run directory and write resolved.yaml into it."""
-    name = cfg.output.name or f"{cfg.method.name}-{cfg.adapter.type}"
+    name = run_name(cfg)
     root = Path(cfg.output.root)
     root.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -73,7 +78,7 @@ def find_resumable(cfg: config_mod.RunConfig, recipe: str | Path | None = None) 
                 f"{folder} already finished: nothing to resume (drop --resume to run it again)"
             )
         return Run(folder)
-    name = cfg.output.name or f"{cfg.method.name}-{cfg.adapter.type}"
+    name = run_name(cfg)
     newest_first = sorted(
         Path(cfg.output.root).glob(f"{name}-*"), key=lambda p: p.stat().st_mtime, reverse=True
     )

@@ -19,7 +19,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/quickstart.py | tee bench/results/quickstart.txt
-	$(PY) bench/sft_overhead.py | tee bench/results/sft_overhead.txt
+	$(PY) bench/overhead.py --method sft | tee bench/results/sft_overhead.txt
+	$(PY) bench/overhead.py --method dpo | tee bench/results/dpo_overhead.txt
+	$(PY) bench/alignment.py | tee bench/results/alignment.txt
 
 install: $(STAMP)
 

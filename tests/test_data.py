@@ -344,3 +344,57 @@ def test_check_lists_every_problem_or_none(tmp_path):
     assert problems[0].startswith(f"{bad} line 1:") and problems[1].startswith(f"{bad} line 2:")
     assert problems[2] == "... and 1 more"
     assert data.check(str(tmp_path / "none.jsonl"))[0].startswith("file not found")
+
+
+# Conversions for the alignment methods
+
+
+USER, GOOD, BAD = (
+    {"role": "user", "content": "2+2?"},
+    {"role": "assistant", "content": "4"},
+    {"role": "assistant", "content": "5"},
+)
+
+
+def test_preference_pairs_become_conversational_prompt_chosen_rejected():
+    rows = data.for_preference([ROWS["preference"]], "preference")
+    assert rows == [{"prompt": [USER], "chosen": [GOOD], "rejected": [BAD]}]
+
+
+def test_preference_pairs_are_unpaired_for_kto_and_kto_rows_pass_through():
+    rows = data.for_kto([ROWS["preference"]], "preference")
+    assert rows == [
+        {"prompt": [USER], "completion": [GOOD], "label": True},
+        {"prompt": [USER], "completion": [BAD], "label": False},
+    ]
+    assert data.for_kto([ROWS["kto"]], "kto") == [{"prompt": [USER], "completion": [GOOD], "label": True}]
+
+
+@pytest.mark.parametrize("fmt", ["messages", "alpaca", "prompt_answer", "preference"])
+def test_chat_and_preference_rows_become_prompt_only_rows_with_the_reference_answer(fmt):
+    (row,) = data.for_prompts([ROWS[fmt]], fmt)
+    assert row["answer"] == "4"
+    assert row["prompt"][-1]["role"] == "user" and "2+2" in row["prompt"][-1]["content"]
+
+
+def test_a_preference_dataset_missing_rejected_names_the_method_and_the_field(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "2+2?", "chosen": "4"}])
+    raises(["method 'dpo' needs preference data (prompt, chosen, rejected)", "line 1", "missing field 'rejected'",
+            "columns found: prompt, chosen"], data.rows_for, DataConfig(train=path), "preference", "train", "dpo")  # fmt: skip
+
+
+def test_a_kto_label_that_is_not_boolean_names_the_field_and_the_value(tmp_path):
+    path = write_jsonl(tmp_path / "k.jsonl", [{"prompt": "2+2?", "completion": "4", "label": "yes"}])
+    raises(["method 'kto' needs kto data", "field 'label' must be true or false, got str 'yes'"],
+           data.rows_for, DataConfig(train=path), "kto", "train", "kto")  # fmt: skip
+
+
+def test_a_chat_dataset_for_a_preference_method_names_the_formats_it_needs(tmp_path):
+    path = write_jsonl(tmp_path / "c.jsonl", [ROWS["messages"]])
+    raises(["method 'orpo' needs one of the formats preference, but this is messages", "columns found: messages"],
+           data.rows_for, DataConfig(train=path), "preference", "train", "orpo")  # fmt: skip
+
+
+def test_eval_triples_come_from_a_preference_eval_split(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [ROWS["preference"]] * 3)
+    assert data.eval_triples(DataConfig(eval=path), max_samples=2) == [([USER], "4", "5")] * 2

@@ -33,19 +33,22 @@ class Plan:
     freeze_layers: int | None = None
 
 
-def plan(cfg: AdapterConfig, device: devices.Device, targets: list[str] | str) -> Plan:
-    """Translate the adapter section for this device and model (LoRA targets already resolved)."""
+def plan(cfg: AdapterConfig, device: devices.Device, targets: list[str] | str, head: str = "causal") -> Plan:
+    """Translate the adapter section for this device and model (LoRA targets already resolved).
+
+    head "reward" (a scoring model) makes PEFT train the new score layer in full next to the adapter.
+    """
     if cfg.type in ("full", "freeze"):
         return Plan(freeze_layers=cfg.freeze_trainable_layers if cfg.type == "freeze" else None)
     if cfg.type == "galore":
         return Plan(trainer_args=_galore_args(cfg, targets))
     return Plan(
-        peft_config=_lora(cfg, targets),
+        peft_config=_lora(cfg, targets, "SEQ_CLS" if head == "reward" else "CAUSAL_LM"),
         quantization_config=_four_bit(cfg, device) if cfg.type == "qlora" else None,
     )
 
 
-def _lora(cfg: AdapterConfig, targets: list[str] | str) -> Any:
+def _lora(cfg: AdapterConfig, targets: list[str] | str, task_type: str) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(
@@ -54,7 +57,7 @@ def _lora(cfg: AdapterConfig, targets: list[str] | str) -> Any:
         lora_dropout=cfg.lora_dropout,
         target_modules=_targets(cfg, targets),
         use_dora=cfg.type == "dora",
-        task_type="CAUSAL_LM",
+        task_type=task_type,
     )
 
 
@@ -115,7 +118,7 @@ def match_adapter_dtype(model: Any, plan: Plan) -> None:
 
 
 def freeze(model: Any, trainable_layers: int) -> None:
-    """Freeze every weight but the last `trainable_layers` decoder blocks and the final norm."""
+    """Freeze every weight but the last `trainable_layers` decoder blocks, the final norm and a score layer."""
     block = re.compile(r"\.layers\.(\d+)\.")
     indices = [int(m.group(1)) for n, _ in model.named_parameters() if (m := block.search(n))]
     if not indices:
@@ -131,7 +134,10 @@ def freeze(model: Any, trainable_layers: int) -> None:
     first = count - trainable_layers
     for name, param in model.named_parameters():
         m = block.search(name)
-        param.requires_grad = (int(m.group(1)) >= first) if m else name.endswith("norm.weight")
+        # a reward model's new score layer always trains
+        param.requires_grad = (
+            (int(m.group(1)) >= first) if m else name.endswith(("norm.weight", "score.weight"))
+        )
 
 
 def trainable_parameters(model: Any) -> tuple[int, int]:

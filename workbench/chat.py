@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from workbench import config as config_mod
-from workbench import devices, models
+from workbench import devices, models, stages
 
 
 class ChatError(RuntimeError):
@@ -23,25 +22,16 @@ def load_result(run_dir: str | Path) -> tuple[Any, Any]:
     if not (run_dir / "resolved.yaml").is_file():
         raise ChatError(f"{run_dir} is not a run directory (no resolved.yaml); pass runs/<name>-<time>")
     cfg = config_mod.load(run_dir / "resolved.yaml")
+    if cfg.method.name == "reward":
+        raise ChatError(f"{run_dir} trained a reward model, which scores answers but cannot chat")
     device = devices.resolve(cfg.device)
     trust = cfg.model.trust_remote_code
-    if (run_dir / "adapter" / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        base = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())[
-            "base_model_name_or_path"
-        ]
-        model = models.load_model(base, dtype=devices.torch_dtype(device), trust_remote_code=trust)
-        model = PeftModel.from_pretrained(model, str(run_dir / "adapter"))
-        folder = run_dir / "adapter"
-    elif (run_dir / "model" / "config.json").is_file():
-        folder = run_dir / "model"
-        model = models.load_model(folder, dtype=devices.torch_dtype(device), trust_remote_code=trust)
-    else:
-        raise ChatError(
-            f"{run_dir} has no adapter/ or model/ yet: the run did not finish (see its events.jsonl)"
-        )
-    tokenizer = models.load_tokenizer(str(folder), trust_remote_code=trust)
+    try:
+        start = stages.result_of(run_dir, "the run")
+    except config_mod.ConfigError as error:
+        raise ChatError(str(error)) from None
+    model = stages.load(start, dtype=devices.torch_dtype(device), trust_remote_code=trust)
+    tokenizer = models.load_tokenizer(start.tokenizer, trust_remote_code=trust)
     return model.to(device.torch_device).eval(), tokenizer
 
 

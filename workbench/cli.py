@@ -71,8 +71,17 @@ def KNOWN_ERRORS() -> tuple[type[BaseException], ...]:
     from workbench.data import DataError
     from workbench.devices import DeviceError
     from workbench.models import ModelError
+    from workbench.rewards import RewardError
 
-    return (config_mod.ConfigError, DataError, ModelError, DeviceError, AdapterError, ChatError)
+    return (config_mod.ConfigError, DataError, ModelError, DeviceError, AdapterError, ChatError, RewardError)
+
+
+# summary.json figures shown after a run: (key without _before/_after, label, format)
+EFFECTS = (
+    ("accuracy", "exact match", ".1%"),
+    ("preference_accuracy", "preference accuracy", ".1%"),
+    ("reward_mean", "mean reward", ".3f"),
+)
 
 
 def train(args: argparse.Namespace) -> int:
@@ -83,8 +92,9 @@ def train(args: argparse.Namespace) -> int:
     with _stop_on_signals(stop):
         result = run_train(cfg, should_stop=stop.is_set, resume=args.resume or None, recipe=args.recipe)
     s = result.summary
-    if s.get("accuracy_before") is not None and s.get("accuracy_after") is not None:
-        print(f"held-out exact match: {s['accuracy_before']:.1%} -> {s['accuracy_after']:.1%}")
+    for key, label, fmt in EFFECTS:
+        if s.get(f"{key}_before") is not None and s.get(f"{key}_after") is not None:
+            print(f"held-out {label}: {s[f'{key}_before']:{fmt}} -> {s[f'{key}_after']:{fmt}}")
     print(f"run directory: {result.run_dir}")
     return 0 if result.status == "finished" else 130
 

@@ -36,6 +36,7 @@ class ModelConfig:
     revision: str | None = None
     trust_remote_code: bool = False  # running a model repo's Python is an explicit opt-in
     cache_dir: str | None = None
+    from_run: str | None = None  # start from a finished run's result (runs/<sft-run>); its adapter is merged
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,21 @@ class AdapterConfig:
 
 @dataclass(frozen=True)
 class MethodConfig:
+    """What the alignment methods take; each method reads the fields it names (DESIGN 3.4)."""
+
     name: MethodName = "sft"
+    beta: float | None = None  # None: the method's own default (DPO/KTO/ORPO 0.1, SimPO 2.0, PPO KL 0.05)
+    loss_type: str | None = None  # DPO: sigmoid, ipo, hinge, ...; KTO: kto, apo_zero_unpaired
+    desirable_weight: float = 1.0  # KTO: weight of good (label true) examples
+    undesirable_weight: float = 1.0  # KTO: weight of bad examples
+    simpo_gamma: float = 0.5  # SimPO: target reward margin
+    cpo_alpha: float = 0.0  # SimPO: weight of the SFT (NLL) term; 0 is pure SimPO
+    rewards: dict[str, float] = field(default_factory=dict)  # GRPO: reward name -> weight
+    allow_reward_code: bool = False  # GRPO: run reward functions from a Python file named in `rewards`
+    reward_model: str | None = None  # PPO: a reward run directory or a saved sequence-classification model
+    num_generations: int = 8  # GRPO: completions sampled per prompt
+    max_completion_length: int = 16  # GRPO and PPO: tokens generated per completion
+    temperature: float = 1.0  # GRPO and PPO: sampling temperature
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ datasets and pandas are imported inside the functions that need them, so importi
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -347,27 +348,108 @@ def for_sft(records: list[dict], fmt: str, completion_only: bool = True) -> list
     return rows
 
 
-# What each method trains on: the formats it can be built from and how. Alignment methods add theirs here.
+def for_preference(records: list[dict], fmt: str, cfg: Any = None) -> list[dict]:
+    """TRL's conversational preference rows: prompt turns, chosen and rejected assistant turns."""
+    return [
+        {
+            "prompt": _turns(r["prompt"], "user"),
+            "chosen": _turns(r["chosen"], "assistant"),
+            "rejected": _turns(r["rejected"], "assistant"),
+        }
+        for r in records
+    ]
+
+
+def for_kto(records: list[dict], fmt: str, cfg: Any = None) -> list[dict]:
+    """KTO's unpaired rows; a preference pair becomes two rows, chosen (true) and rejected (false)."""
+    if fmt == "kto":
+        return [
+            {"prompt": _turns(r["prompt"], "user"), "completion": _turns(r["completion"], "assistant"),
+             "label": r["label"]}
+            for r in records
+        ]  # fmt: skip
+    rows = []
+    for pair in for_preference(records, fmt):
+        rows.append({"prompt": pair["prompt"], "completion": pair["chosen"], "label": True})
+        rows.append({"prompt": pair["prompt"], "completion": pair["rejected"], "label": False})
+    return rows
+
+
+def for_prompts(records: list[dict], fmt: str, cfg: Any = None) -> list[dict]:
+    """Prompt-only rows for GRPO and PPO; the reference answer goes to 'answer' for reward functions.
+
+    Other plain columns of a row are kept, since TRL hands every column to the reward functions.
+    """
+    rows = []
+    for record in records:
+        if fmt == "preference":
+            prompt, answer = _turns(record["prompt"], "user"), _text(record["chosen"])
+        else:
+            chat = to_messages(record, fmt)
+            last = max(i for i, turn in enumerate(chat) if turn["role"] == "assistant")
+            prompt, answer = chat[:last], chat[last]["content"]
+        extra = {k: v for k, v in record.items() if isinstance(v, str | int | float | bool) and k != "prompt"}
+        rows.append({**extra, "prompt": prompt, "answer": answer})
+    return rows
+
+
+def _turns(value: Any, role: str) -> list[dict]:
+    if isinstance(value, str):
+        return [{"role": role, "content": value}]
+    return [{"role": t["role"], "content": t["content"]} for t in value]
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else value[-1]["content"]
+
+
+# What each method trains on: the formats it can be built from (the first is its own) and how.
 METHODS = {
     "sft": (CHAT_FORMATS, lambda records, fmt, cfg: for_sft(records, fmt, cfg.completion_only_loss)),
+    "preference": (("preference",), for_preference),
+    "kto": (("kto", "preference"), for_kto),
+    "prompts": ((*CHAT_FORMATS, "preference"), for_prompts),
 }
 
 
-def load_dataset_for(cfg_data: Any, method: str = "sft", split: str = "train") -> tuple[Any, str]:
-    """Read, check and convert `cfg_data`'s train or eval source for `method`; return (Dataset, format)."""
+def load_dataset_for(
+    cfg_data: Any, kind: str = "sft", split: str = "train", method: str | None = None
+) -> tuple[Any, str]:
+    """Read, check and convert `cfg_data`'s train or eval source into `kind` rows; return (Dataset, format)."""
     import datasets
 
+    rows, fmt = rows_for(cfg_data, kind, split, method or kind)
+    return datasets.Dataset.from_list(rows), fmt
+
+
+def rows_for(cfg_data: Any, kind: str, split: str = "train", method: str | None = None) -> tuple[list, str]:
+    """The rows of `kind` (a METHODS key) made from a split, and the format they were read as.
+
+    `method` names who needs them in errors: a method name, else the held-out evaluation.
+    """
+    if kind not in METHODS:
+        raise DataError(f"no dataset conversion for '{kind}'; known: {', '.join(METHODS)}")
+    formats, convert = METHODS[kind]
     source = _source(cfg_data, split)
-    records, fmt = _load_checked(source, cfg_data.columns, cfg_data.format, cfg_data.max_samples)
-    if method not in METHODS:
-        raise DataError(f"no dataset conversion for method '{method}' yet; known: {', '.join(METHODS)}")
-    formats, convert = METHODS[method]
+    who = f"method '{method}'" if method else f"the held-out evaluation (data.{split})"
+    records, _ = read_records(source, cfg_data.columns, cfg_data.max_samples)
+    fmt = cfg_data.format
+    if fmt == "auto":
+        try:
+            fmt = detect_format(records, source)
+        except DataError:
+            fmt = formats[0]  # validating against the method's own format names the missing field
     if fmt not in formats:
         raise DataError(
-            f"{source}: method '{method}' needs one of the formats {', '.join(formats)}, but this is {fmt} "
+            f"{source}: {who} needs one of the formats {', '.join(formats)}, but this is {fmt} "
             f"(columns found: {_names(records[0])}); use a dataset of that kind or remap data.columns"
         )
-    return datasets.Dataset.from_list(convert(records, fmt, cfg_data)), fmt
+    try:
+        validate(records, fmt, source)
+    except DataError as error:
+        needs = ", ".join(_required(fmt))
+        raise DataError(f"{who} needs {fmt} data ({needs}): {error}") from None
+    return convert(records, fmt, cfg_data), fmt
 
 
 def eval_pairs(
@@ -377,11 +459,18 @@ def eval_pairs(
     if not isinstance(source, str):
         source, columns, fmt = _source(source, "eval"), source.columns, source.format
     records, fmt = _load_checked(source, columns, fmt, max_samples)
-    if fmt not in CHAT_FORMATS:
+    if fmt not in METHODS["prompts"][0]:
         raise DataError(
-            f"{source}: a {fmt} dataset has no reference answers; use one of {', '.join(CHAT_FORMATS)}"
+            f"{source}: a {fmt} dataset has no reference answers; use one of {', '.join(METHODS['prompts'][0])}"
         )
-    return [(row["prompt"], row["completion"][0]["content"]) for row in for_sft(records, fmt)]
+    return [(row["prompt"], row["answer"]) for row in for_prompts(records, fmt)]
+
+
+def eval_triples(cfg_data: Any, max_samples: int | None = None) -> list[tuple[list[dict], str, str]]:
+    """(prompt messages, chosen, rejected) from data.eval, for held-out preference accuracy."""
+    limited = dataclasses.replace(cfg_data, max_samples=max_samples)
+    rows, _ = rows_for(limited, "preference", "eval")
+    return [(r["prompt"], _text(r["chosen"]), _text(r["rejected"])) for r in rows]
 
 
 def _source(cfg_data: Any, split: str) -> str:

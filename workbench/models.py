@@ -211,11 +211,20 @@ def ensure_chat_template(tokenizer, where: str = "this tokenizer") -> None:
 
 
 def load_model(
-    path: str, *, dtype=None, trust_remote_code: bool = False, quantization_config=None, device_map=None
+    path: str,
+    *,
+    dtype=None,
+    trust_remote_code: bool = False,
+    quantization_config=None,
+    device_map=None,
+    head: str = "causal",
 ):
-    """AutoModelForCausalLM from a local folder, safetensors only, repo code only when trusted."""
+    """A model from a local folder, safetensors only, repo code only when trusted.
+
+    head "causal" is a language model; "reward" a one-score sequence classifier (reward and value models).
+    """
     folder = check_model_dir(_local_folder(path))
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     # local_files_only: a folder is all we load from, so never let transformers go online.
     kwargs = {"trust_remote_code": trust_remote_code, "use_safetensors": True, "local_files_only": True}
@@ -223,6 +232,8 @@ def load_model(
     given = {"dtype": dtype, "quantization_config": quantization_config, "device_map": device_map}
     kwargs |= {key: value for key, value in given.items() if value is not None}  # else transformers' defaults
     with _translated(folder, "model"):
+        if head == "reward":
+            return AutoModelForSequenceClassification.from_pretrained(str(folder), num_labels=1, **kwargs)
         return AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
 
 

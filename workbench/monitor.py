@@ -1,8 +1,9 @@
 """The trainer callback that records a run as it happens and honours stop requests.
 
-Every log becomes a line in metrics.jsonl (flushed at once) with the trainer's raw keys plus
-`step`, `epoch`, `elapsed_s`, `tokens_per_second` and `memory_peak_mb`. A stop request (the Stop
-button, Ctrl-C, SIGTERM) saves a checkpoint, then ends training cleanly.
+Every log becomes a line in metrics.jsonl (flushed at once) with the trainer's raw keys, the same
+values under the shared names every method's plots use (SHARED), and `step`, `epoch`, `elapsed_s`,
+`tokens_per_second` and `memory_peak_mb`. A stop request (the Stop button, Ctrl-C, SIGTERM) saves a
+checkpoint, then ends training cleanly.
 """
 
 from __future__ import annotations
@@ -16,6 +17,27 @@ from transformers import TrainerCallback
 from workbench import devices
 from workbench.runs import Run
 
+# raw TRL log key -> shared name (DPO/KTO/SimPO/ORPO, reward modelling, GRPO, PPO; TRL 1.12)
+SHARED = {
+    "lr": "learning_rate",
+    "rewards/chosen": "reward_chosen",
+    "rewards/rejected": "reward_rejected",
+    "rewards/margins": "margin",
+    "rewards/accuracies": "preference_accuracy",
+    "accuracy": "preference_accuracy",  # RewardTrainer: chosen scored above rejected
+    "mean_reward": "reward_mean",  # RewardTrainer
+    "reward": "reward_mean",  # GRPO
+    "objective/scores": "reward_mean",  # PPO: reward-model score
+    "objective/kl": "kl",
+    "objective/entropy": "entropy",
+    "loss/policy_avg": "loss",
+    "completions/mean_length": "completion_length",
+}
+
+
+class StopTraining(Exception):
+    """Ends a trainer whose loop ignores `should_training_stop` (TRL's PPO), after its checkpoint."""
+
 
 class Recorder(TrainerCallback):
     def __init__(
@@ -25,6 +47,7 @@ class Recorder(TrainerCallback):
         on_log: Callable[[dict], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         echo: bool = True,
+        stop_by_exception: bool = False,
     ):
         # not `self.on_log`: that name is the callback hook itself
         self.run, self.device, self.notify, self.should_stop, self.echo = (
@@ -35,6 +58,7 @@ class Recorder(TrainerCallback):
             echo,
         )
         self.stopped = False
+        self.stop_by_exception = stop_by_exception
         self.started = self.last_time = time.perf_counter()
         self.last_tokens = 0.0
 
@@ -54,6 +78,8 @@ class Recorder(TrainerCallback):
         self.run.event(
             "checkpoint", step=state.global_step, path=f"checkpoints/checkpoint-{state.global_step}"
         )
+        if self.stopped and self.stop_by_exception:
+            raise StopTraining
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         record = self.record(state, logs or {})
@@ -67,6 +93,7 @@ class Recorder(TrainerCallback):
         now = time.perf_counter()
         record = {"step": state.global_step, "epoch": state.epoch, "elapsed_s": round(now - self.started, 3)}
         record.update({k: v for k, v in logs.items() if isinstance(v, int | float | str)})
+        record.update({name: logs[raw] for raw, name in SHARED.items() if raw in logs and name not in record})
         tokens = logs.get("num_tokens")
         if isinstance(tokens, int | float) and now > self.last_time:
             record["tokens_per_second"] = round((tokens - self.last_tokens) / (now - self.last_time), 1)
@@ -81,6 +108,8 @@ def progress_line(record: dict, max_steps: int) -> str:
     for key, fmt in (
         ("loss", "loss {:.4f}"),
         ("learning_rate", "lr {:.2e}"),
+        ("reward_mean", "reward {:.3f}"),
+        ("preference_accuracy", "pref acc {:.0%}"),
         ("tokens_per_second", "{:.0f} tok/s"),
     ):
         if isinstance(record.get(key), int | float):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench import adapters, data, devices, doctor, methods, models, runs
+from workbench import adapters, data, devices, doctor, evaluate, methods, models, runs, stages
 from workbench import config as config_mod
 from workbench.config import RunConfig
 
@@ -31,12 +31,12 @@ class Checked:
     """Everything verified before a run directory exists."""
 
     device: devices.Device
-    model_path: str
+    start: stages.Start
     tokenizer: Any
     method: Any
     train_set: Any
     data_format: str
-    eval_pairs: list
+    eval_rows: list
     plan: adapters.Plan
 
 
@@ -55,16 +55,21 @@ def train(
     if not isinstance(cfg, RunConfig):
         recipe, cfg = cfg, config_mod.load(cfg)
     say = print if echo else (lambda *a, **k: None)
-    checked = check(cfg, say)
     resume = cfg.train.resume if resume is None else resume
+    if resume and not getattr(methods.get(cfg.method.name), "RESUMABLE", True):
+        raise config_mod.ConfigError(
+            f"train.resume / --resume: TRL's {cfg.method.name.upper()} loop cannot resume from a checkpoint; "
+            "start a new run"
+        )
+    checked = check(cfg, say)
     run = runs.find_resumable(cfg, recipe) if resume else None
     if resume and run is None:
         say("note: nothing to resume (no unfinished run of this name with a checkpoint); starting a new run")
     run = run or runs.create(cfg)
     checkpoint = runs.latest_checkpoint(run.path) if resume else None
     say(f"run directory: {run.path}")
-    run.event("start", device=str(checked.device), model=checked.model_path, data=cfg.data.train,
-              format=checked.data_format, resume=str(checkpoint))  # fmt: skip
+    run.event("start", device=str(checked.device), model=checked.start.base, adapters=checked.start.adapters,
+              data=cfg.data.train, format=checked.data_format, resume=str(checkpoint))  # fmt: skip
     try:
         return _run(cfg, run, checked, checkpoint, on_log, should_stop, say)
     except BaseException as error:  # KeyboardInterrupt too: the run must say how it ended
@@ -82,14 +87,30 @@ def check(cfg: RunConfig, say: Callable = print) -> Checked:
     device = devices.resolve(cfg.device, cfg.distributed)
     if device.note:
         say(f"note: {device.note}")
-    model_path = models.resolve(cfg.model)
-    tokenizer = models.load_tokenizer(model_path, trust_remote_code=cfg.model.trust_remote_code)
-    models.ensure_chat_template(tokenizer, where=f"the tokenizer of {cfg.model.name_or_path}")
     method = methods.get(cfg.method.name)
-    train_set, fmt = data.load_dataset_for(cfg.data, method.DATA, "train")
-    eval_pairs = data.eval_pairs(cfg.data, max_samples=cfg.eval.max_samples) if cfg.data.eval else []
-    plan = adapters.plan(cfg.adapter, device, models.lora_targets(model_path))
-    return Checked(device, model_path, tokenizer, method, train_set, fmt, eval_pairs, plan)
+    start = stages.start(cfg)
+    if start.run_dir:
+        merged = f" ({len(start.adapters)} adapter(s) merged into the weights)" if start.adapters else ""
+        say(f"starting from {start.run_dir}{merged}")
+    tokenizer = models.load_tokenizer(
+        start.tokenizer or start.base, trust_remote_code=cfg.model.trust_remote_code
+    )
+    models.ensure_chat_template(
+        tokenizer, where=f"the tokenizer of {cfg.model.from_run or cfg.model.name_or_path}"
+    )
+    rows, fmt = data.rows_for(cfg.data, method.DATA, "train", cfg.method.name)
+    if hasattr(method, "check"):
+        method.check(cfg, rows)
+    eval_rows = evaluate.load_eval(method.EVAL, cfg.data, cfg.eval.max_samples)
+    plan = adapters.plan(cfg.adapter, device, models.lora_targets(start.base), method.HEAD)
+    train_set = _dataset(rows)
+    return Checked(device, start, tokenizer, method, train_set, fmt, eval_rows, plan)
+
+
+def _dataset(rows: list[dict]) -> Any:
+    import datasets
+
+    return datasets.Dataset.from_list(rows)
 
 
 def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_log, should_stop, say):
@@ -97,66 +118,86 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
     from transformers import PrinterCallback, set_seed
     from transformers.utils.logging import disable_progress_bar as quiet_loading
 
-    from workbench.monitor import Recorder
+    from workbench.monitor import Recorder, StopTraining
 
     disable_progress_bar()  # the workbench prints its own progress; library bars garble logs and notebooks
     quiet_loading()
     devices.apply_matmul_precision(c.device, cfg.device.allow_tf32)
     # TRL makes the adapter weights before Trainer seeds: seed here so a run does not depend on what ran before it.
     set_seed(cfg.train.seed)
-    model = _load_model(cfg, c.device, c.model_path, c.plan)
-    before = _evaluate(cfg, model, c.tokenizer, c.eval_pairs, "before", say) if cfg.eval.before else None
-    recorder = Recorder(run, c.device, on_log, should_stop, echo=say is print)
+    model = _load_model(cfg, c.device, c.start, c.plan, c.method.HEAD, c.tokenizer)
+    score = c.method.scorer(cfg, model, c.tokenizer) if hasattr(c.method, "scorer") else None
+    before = _evaluate(cfg, c, model, score, "before", say) if cfg.eval.before else {}
+    stop_by_exception = getattr(c.method, "STOP_BY_EXCEPTION", False)
+    recorder = Recorder(
+        run, c.device, on_log, should_stop, echo=say is print, stop_by_exception=stop_by_exception
+    )
     args = methods.common_args(cfg, c.device, run.checkpoints)
     trainer = c.method.build(cfg, model, c.tokenizer, c.train_set, c.plan, args, [recorder])
     trainer.remove_callback(PrinterCallback)  # it would print raw log dicts next to our progress lines
     adapters.match_adapter_dtype(trainer.model, c.plan)  # TRL 1.12 casts QLoRA adapters to bf16, slow on CPU
     trainable, total = adapters.trainable_parameters(trainer.model)
-    say(f"training {trainable:,} of {total:,} parameters ({cfg.adapter.type}) on {c.device}")
+    say(
+        f"training {trainable:,} of {total:,} parameters ({cfg.method.name}, {cfg.adapter.type}) on {c.device}"
+    )
     devices.reset_peak_memory(c.device)
     started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    try:
+        output = trainer.train(**({"resume_from_checkpoint": str(checkpoint)} if checkpoint else {}))
+    except StopTraining:  # trainers whose loop ignores a stop request (PPO) end here, checkpoint saved
+        output = None
     wall = time.perf_counter() - started
     status = "stopped" if recorder.stopped else "finished"
-    saved = _save(cfg, run, trainer, c.tokenizer) if status == "finished" and cfg.output.save_result else None
+    policy = getattr(trainer.model, "policy", trainer.model)  # PPO trains policy and value model together
+    saved = _save(cfg, run, policy, c.tokenizer) if status == "finished" and cfg.output.save_result else None
     # A stopped run skips the after-measure: whoever pressed Stop wants control back now.
     measure = cfg.eval.after and status == "finished"
-    after = _evaluate(cfg, trainer.model, c.tokenizer, c.eval_pairs, "after", say) if measure else None
+    after = _evaluate(cfg, c, policy, score, "after", say) if measure else {}
     summary = _summary(cfg, c.device, output, wall, trainable, total, before, after, saved, status, trainer)
+    summary["start"] = c.start.record()  # what a later stage or chat merges before this run's adapter
     run.finish(summary)
     say(f"{status}: {run.path}")
-    return RunResult(run.path, status, summary, trainer.model, c.tokenizer)
+    return RunResult(run.path, status, summary, policy, c.tokenizer)
 
 
-def _load_model(cfg: RunConfig, device: devices.Device, path: str, plan: adapters.Plan) -> Any:
+def _load_model(
+    cfg: RunConfig, device: devices.Device, start: stages.Start, plan, head: str, tokenizer
+) -> Any:
     quantized = plan.quantization_config is not None
-    model = models.load_model(
-        path,
+    model = stages.load(
+        start,
+        head=head,
         dtype=devices.torch_dtype(device),
         trust_remote_code=cfg.model.trust_remote_code,
         quantization_config=plan.quantization_config,
         device_map={"": device.torch_device} if quantized else None,
     )
+    if head == "reward":
+        model.config.pad_token_id = tokenizer.pad_token_id  # a score is read at the last non-pad token
     if plan.freeze_layers is not None:
         adapters.freeze(model, plan.freeze_layers)
     return model if quantized else model.to(device.torch_device)
 
 
-def _evaluate(cfg, model, tokenizer, pairs, when, say) -> dict | None:
-    from workbench.evaluate import exact_match
-
-    if not pairs:
-        return None
-    result = exact_match(model, tokenizer, pairs, cfg.eval.max_new_tokens, cfg.eval.batch_size)
-    say(f"held-out exact match {when} training: {result['accuracy']:.1%} of {result['n']}")
+def _evaluate(cfg: RunConfig, c: Checked, model: Any, score: Any, when: str, say: Callable) -> dict:
+    result = evaluate.measure(c.method.EVAL, model, c.tokenizer, c.eval_rows, cfg, score)
+    shown = {k: v for k, v in result.items() if isinstance(v, float)}
+    if shown:
+        figures = ", ".join(f"{k.replace('_', ' ')} {v:.1%}" if _is_share(k) else f"{k.replace('_', ' ')} {v:.3f}"
+                            for k, v in shown.items())  # fmt: skip
+        say(f"held-out {when} training ({result['n']} examples): {figures}")
     return result
 
 
-def _save(cfg: RunConfig, run: runs.Run, trainer: Any, tokenizer: Any) -> str:
+def _is_share(key: str) -> bool:
+    return key.endswith(("accuracy", "well_formed"))
+
+
+def _save(cfg: RunConfig, run: runs.Run, model: Any, tokenizer: Any) -> str:
     # PEFT models save only the adapter; everything else saves full weights (safetensors either way).
     name = "adapter" if cfg.adapter.type in ("lora", "qlora", "dora") else "model"
     target = run.path / name
-    trainer.model.save_pretrained(target)
+    model.save_pretrained(target)
     tokenizer.save_pretrained(target)
     run.event("saved", path=name)
     return name
@@ -169,7 +210,7 @@ def _summary(cfg, device, output, wall, trainable, total, before, after, result_
         "method": cfg.method.name,
         "adapter": cfg.adapter.type,
         "steps": trainer.state.global_step,
-        "train_loss": output.training_loss,
+        "train_loss": getattr(output, "training_loss", None),
         "final_loss": _last_loss(trainer),
         "wall_time_s": round(wall, 2),
         "tokens": tokens,
@@ -177,9 +218,10 @@ def _summary(cfg, device, output, wall, trainable, total, before, after, result_
         "peak_memory_mb": round(devices.peak_memory(device) / 2**20, 1),
         "trainable_parameters": trainable,
         "total_parameters": total,
-        "accuracy_before": before and before["accuracy"],
-        "accuracy_after": after and after["accuracy"],
-        "eval_examples": after and after["examples"],
+        **{f"{k}_before": v for k, v in before.items() if k not in ("n", "examples")},
+        **{f"{k}_after": v for k, v in after.items() if k not in ("n", "examples")},
+        "eval_n": (after or before).get("n"),
+        "eval_examples": (after or before).get("examples"),
         "result": result_dir,
         "device": str(device),
         "precision": device.precision,

@@ -1,11 +1,17 @@
 """Training methods: each module translates a RunConfig into a TRL config and trainer (DESIGN 3.4).
 
-A method module exposes `build(cfg, model, tokenizer, train_dataset, plan, args, callbacks)` and
-returns a ready TRL trainer. The arguments shared by every method are made here, once.
+A method module declares
+  DATA   the rows it trains on (a key of workbench.data.METHODS),
+  EVAL   how its effect is measured (a kind in workbench.measure),
+  HEAD   the model it trains ("causal" language model or "reward" scorer),
+and exposes `check(cfg, train_rows)` (raise on bad settings before a run exists) and
+`build(cfg, model, tokenizer, train_dataset, plan, args, callbacks)` returning a ready TRL trainer.
+The arguments shared by every method are made here, once.
 """
 
 from __future__ import annotations
 
+import warnings
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -13,7 +19,7 @@ from typing import Any
 from workbench import devices
 from workbench.config import RunConfig
 
-AVAILABLE = ("sft",)
+AVAILABLE = ("sft", "dpo", "kto", "simpo", "orpo", "reward", "ppo", "grpo")
 
 
 def get(name: str) -> Any:
@@ -21,6 +27,13 @@ def get(name: str) -> Any:
     if name not in AVAILABLE:
         raise ValueError(f"method.name: {name!r} is not available yet; choose one of {', '.join(AVAILABLE)}")
     return import_module(f"workbench.methods.{name}")
+
+
+def experimental(name: str) -> Any:
+    """A module under trl.experimental, imported without its "unstable API" notice (versions: pyproject)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*trl.experimental", category=UserWarning)
+        return import_module(f"trl.experimental.{name}")
 
 
 def common_args(cfg: RunConfig, device: devices.Device, output_dir: Path) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from workbench.adapters import Plan
 from workbench.config import RunConfig
 
 DATA = "sft"  # the data layer's name for the shape this method needs
+EVAL = "exact_match"
+HEAD = "causal"
 
 
 def build(

@@ -1,0 +1,37 @@
+"""ORPO (odds-ratio preference optimization) with TRL's ORPOTrainer.
+
+ORPOTrainer lives in trl.experimental.orpo in TRL 1.12 (the range pinned in pyproject). It adds an
+odds-ratio term, weighted by `method.beta` (default 0.1), to the SFT loss on the chosen answer, so it
+needs no reference model and no prior SFT stage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench import methods
+from workbench.adapters import Plan
+from workbench.config import RunConfig
+
+DATA = "preference"
+EVAL = "preference"
+HEAD = "causal"
+
+
+def build(
+    cfg: RunConfig, model: Any, tokenizer: Any, train_dataset: Any, plan: Plan, args: dict, callbacks: list
+) -> Any:
+    orpo = methods.experimental("orpo")
+    config = orpo.ORPOConfig(
+        **{**args, **plan.trainer_args},
+        beta=0.1 if cfg.method.beta is None else cfg.method.beta,
+        max_length=cfg.data.max_length,
+    )
+    return orpo.ORPOTrainer(
+        model=model,
+        args=config,
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        peft_config=plan.peft_config,
+        callbacks=callbacks,
+    )

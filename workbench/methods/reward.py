@@ -1,0 +1,34 @@
+"""Reward modelling with TRL's RewardTrainer (TRL 1.12): learn to score chosen answers above rejected ones.
+
+The model is the starting policy with a one-number score head (AutoModelForSequenceClassification);
+with an adapter the head trains in full beside it. The result is what a PPO recipe names in
+`method.reward_model` (this run's directory).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.adapters import Plan
+from workbench.config import RunConfig
+
+DATA = "preference"
+EVAL = "ranking"
+HEAD = "reward"
+
+
+def build(
+    cfg: RunConfig, model: Any, tokenizer: Any, train_dataset: Any, plan: Plan, args: dict, callbacks: list
+) -> Any:
+    from trl import RewardConfig, RewardTrainer
+
+    model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token
+    config = RewardConfig(**{**args, **plan.trainer_args}, max_length=cfg.data.max_length)
+    return RewardTrainer(
+        model=model,
+        args=config,
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        peft_config=plan.peft_config,
+        callbacks=callbacks,
+    )

@@ -1,0 +1,41 @@
+"""SimPO (simple preference optimization) with TRL's CPO trainer and `loss_type="simpo"`.
+
+CPOTrainer lives in trl.experimental.cpo in TRL 1.12 (the range pinned in pyproject). SimPO needs no
+reference model: its reward is the length-normalised log-likelihood times `method.beta` (default 2.0),
+and `method.simpo_gamma` is the target margin. `method.cpo_alpha` > 0 adds CPO's SFT term.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench import methods
+from workbench.adapters import Plan
+from workbench.config import RunConfig
+
+DATA = "preference"
+EVAL = "preference"
+HEAD = "causal"
+
+
+def build(
+    cfg: RunConfig, model: Any, tokenizer: Any, train_dataset: Any, plan: Plan, args: dict, callbacks: list
+) -> Any:
+    cpo = methods.experimental("cpo")
+    m = cfg.method
+    config = cpo.CPOConfig(
+        **{**args, **plan.trainer_args},
+        loss_type="simpo",
+        beta=2.0 if m.beta is None else m.beta,
+        simpo_gamma=m.simpo_gamma,
+        cpo_alpha=m.cpo_alpha,
+        max_length=cfg.data.max_length,
+    )
+    return cpo.CPOTrainer(
+        model=model,
+        args=config,
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        peft_config=plan.peft_config,
+        callbacks=callbacks,
+    )

@@ -2,7 +2,7 @@
 
     python bench/alignment.py [--only dpo,grpo]
 
-Runs the SFT stages, then DPO, KTO, SimPO, ORPO (from sft-warmup), the reward model (from sft-warmup),
+Runs the SFT stages, then DPO, KTO, SimPO, ORPO (from sft-warmup), the reward model (from sft-partial),
 PPO (from sft-partial, against that reward model) and GRPO (from sft-partial), each recipe as shipped.
 Checks the issue's targets: every recipe under 5 minutes; preference methods end >= 20 points above
 their start or at >= 95%; GRPO raises the mean reward and exact match by >= 10 points (or reaches 95%);
@@ -27,7 +27,7 @@ STAGES = {  # name: (recipe, what it starts from)
     "kto": ("kto_lora_starter.yaml", ["sft-warmup"]),
     "simpo": ("simpo_lora_starter.yaml", ["sft-warmup"]),
     "orpo": ("orpo_lora_starter.yaml", ["sft-warmup"]),
-    "reward": ("reward_lora_starter.yaml", ["sft-warmup"]),
+    "reward": ("reward_full_starter.yaml", ["sft-partial"]),
     "ppo": ("ppo_lora_starter.yaml", ["sft-partial", "reward"]),
     "grpo": ("grpo_lora_starter.yaml", ["sft-partial"]),
 }

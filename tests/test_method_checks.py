@@ -93,6 +93,7 @@ def test_kto_needs_good_and_bad_examples(tmp_path):
 def test_every_alignment_method_has_a_starter_recipe_chained_from_an_sft_stage():
     root = Path(__file__).resolve().parents[1] / "recipes"
     for name in methods.AVAILABLE[1:]:
-        cfg = workbench.load_config(root / f"{name}_lora_starter.yaml")
-        assert cfg.method.name == name and cfg.adapter.type == "lora"
+        (recipe,) = root.glob(f"{name}_*_starter.yaml")
+        cfg = workbench.load_config(recipe)
+        assert cfg.method.name == name and recipe.name == f"{name}_{cfg.adapter.type}_starter.yaml"
         assert cfg.model.from_run in ("runs/sft-warmup", "runs/sft-partial")

@@ -35,9 +35,14 @@ def warm(root):
     return workbench.train(cfg, echo=False).run_dir
 
 
+RM = ["data.train=bundled:reverse/rm_train", "data.eval=bundled:reverse/rm_eval"]
+
+
 @pytest.fixture(scope="module")
 def reward_run(root, warm):
-    cfg = tiny(root, "method.name=reward", *PREF, *SMALL, f"model.from_run={warm}", "train.max_steps=12",
+    """A reward model as the starter recipe makes it: all weights, one-letter-mistake pairs."""
+    cfg = tiny(root, "method.name=reward", *RM, *SMALL, f"model.from_run={warm}", "train.max_steps=60",
+               "train.per_device_train_batch_size=16", "adapter.type=full", "train.learning_rate=5e-4",
                "output.name=rm")  # fmt: skip
     return workbench.train(cfg, echo=False)
 
@@ -61,13 +66,34 @@ def test_preference_method_raises_the_held_out_margin(root, warm, method, raw):
     assert start["adapters"] == [str(warm / "adapter")]  # chained: the SFT adapter was merged in
 
 
-def test_reward_model_learns_to_rank_and_saves_its_score_head(reward_run):
+def test_reward_model_learns_to_rank_and_saves_a_scoring_model(reward_run):
     s = reward_run.summary
     assert s["status"] == "finished"
     assert s["margin_after"] > s["margin_before"], s
-    config = json.loads((reward_run.run_dir / "adapter" / "adapter_config.json").read_text())
-    assert config["task_type"] == "SEQ_CLS"
+    config = json.loads((reward_run.run_dir / "model" / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForSequenceClassification"]
     assert {"preference_accuracy", "reward_mean", "accuracy"} <= metric_names(reward_run.run_dir)
+
+
+def test_a_lora_reward_run_saves_its_score_head_and_loads_back_for_ppo(root, warm):
+    import torch
+
+    from workbench import evaluate
+    from workbench.methods import ppo
+
+    cfg = tiny(root, "method.name=reward", *RM, *SMALL, f"model.from_run={warm}", "train.max_steps=3",
+               "output.name=rm-lora")  # fmt: skip
+    result = workbench.train(cfg, echo=False)
+    config = json.loads((result.run_dir / "adapter" / "adapter_config.json").read_text())
+    assert config["task_type"] == "SEQ_CLS"
+    ppo_cfg = tiny(root, "method.name=ppo", f"method.reward_model={result.run_dir}")
+    loaded = ppo.load_reward_model(ppo_cfg, result.model)
+    loaded.config.pad_token_id = result.tokenizer.pad_token_id
+    prompts, answers = [[{"role": "user", "content": "Reverse: abcd"}]] * 2, ["dcba", "dcbb"]
+    with torch.no_grad():
+        trained = evaluate.reward_scores(result.model.eval(), result.tokenizer, prompts, answers)
+        reloaded = evaluate.reward_scores(loaded, result.tokenizer, prompts, answers)
+    assert trained == pytest.approx(reloaded, abs=1e-4)  # SFT body + score adapter, merged in order
 
 
 def test_ppo_trains_against_the_reward_run_and_stays_well_formed(root, warm, reward_run):

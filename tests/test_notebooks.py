@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from pathlib import Path
 
 import pytest
+
+import workbench
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -182,3 +185,214 @@ def test_adapters_notebook_plots_bars_and_loss_curves(adapters):
     nb, summaries = adapters
     assert len(outputs(nb, "image/png")) == 2
     assert all(len(losses(s["run_dir"])) == 2 for s in summaries.values())  # each curve has points
+
+
+# --- the alignment notebooks: shared checks ----------------------------------------------------------
+# Tiny settings: a couple of steps per stage, metrics logged every step, 8 held-out examples. The runs
+# are too short to move the effect figures, so these tests check that every stage ran and chained and
+# that the notebook shows what it promises, not how large the effect is.
+
+TINY = {"EVAL_SAMPLES": 8, "LOG_EVERY": 1}
+TINY_STEPS = 3  # the stage whose curves a notebook plots: enough logged points to draw a line
+PREFERENCE_FIGURES = ["preference_accuracy", "margin"]
+GENERATED_FIGURES = ["reward_mean", "accuracy", "well_formed"]
+
+
+def stages(root: Path) -> dict[str, Path]:
+    """Each run directory under `root` by its run name (the folder name without the timestamp)."""
+    found = {}
+    for run in run_dirs(root):
+        name = re.sub(r"-\d{8}-\d{6}(-\d+)?$", "", run.name)
+        assert name not in found, f"two {name} runs under {root}"
+        found[name] = run
+    return found
+
+
+def finished(run: Path, steps: int) -> dict:
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["steps"] == steps, run.name
+    return summary
+
+
+def resolved(run: Path) -> workbench.RunConfig:
+    return workbench.load_config(run / "resolved.yaml")
+
+
+def assert_figures(summary: dict, names: list[str]) -> None:
+    for name in names:
+        for key in (f"{name}_before", f"{name}_after"):
+            value = summary[key]
+            assert isinstance(value, int | float) and not isinstance(value, bool), key
+            assert math.isfinite(value), key
+
+
+def logged(run: Path, column: str) -> list[float]:
+    records = map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+    return [r[column] for r in records if r.get(column) is not None]
+
+
+# --- 03_dpo --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dpo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dpo_runs")
+    params = {"SFT_STEPS": 2, "DPO_STEPS": TINY_STEPS, **TINY}
+    return execute("03_dpo.ipynb", params, root), stages(root)
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_dpo_notebook_chains_warmup_into_dpo(dpo):
+    _, runs = dpo
+    assert sorted(runs) == ["dpo-lora", "sft-warmup"]
+    finished(runs["sft-warmup"], 2)
+    summary = finished(runs["dpo-lora"], TINY_STEPS)
+    assert summary["method"] == "dpo"
+    assert resolved(runs["dpo-lora"]).model.from_run == str(runs["sft-warmup"])
+    assert_figures(summary, PREFERENCE_FIGURES)
+    assert len(logged(runs["dpo-lora"], "margin")) == TINY_STEPS
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_dpo_notebook_shows_effect_curves_and_examples(dpo):
+    nb, _ = dpo
+    printed = "".join(outputs(nb, "stdout"))
+    assert re.search(r"held-out preference accuracy: \d+% before -> \d+% after \(8 pairs\)", printed)
+    assert re.search(r"held-out mean margin, per token: [+-]\d\.\d{3} before -> [+-]\d\.\d{3} after", printed)
+    examples = re.findall(
+        r"Reverse: \w+\s+chosen '\w+', rejected '\w+', margin [+-]\d\.\d{3} \(prefers", printed
+    )
+    assert len(examples) == 3
+    assert any("chosen" in html and "rejected" in html for html in outputs(nb, "text/html"))  # the data
+    assert len(outputs(nb, "image/png")) == 1
+
+
+# --- 04_kto_simpo_orpo ---------------------------------------------------------------------------------
+
+PREFERENCE_METHODS = ["kto", "simpo", "orpo"]
+
+
+@pytest.fixture(scope="module")
+def preference_methods(tmp_path_factory):
+    root = tmp_path_factory.mktemp("preference_runs")
+    params = {"SFT_STEPS": 2, "STEPS": TINY_STEPS, **TINY}
+    return execute("04_kto_simpo_orpo.ipynb", params, root), stages(root)
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_preference_notebook_runs_each_method_from_the_warmup(preference_methods):
+    _, runs = preference_methods
+    assert sorted(runs) == sorted(["sft-warmup", *(f"{m}-lora" for m in PREFERENCE_METHODS)])
+    finished(runs["sft-warmup"], 2)
+    for method in PREFERENCE_METHODS:
+        run = runs[f"{method}-lora"]
+        summary = finished(run, TINY_STEPS)
+        assert summary["method"] == method
+        assert resolved(run).model.from_run == str(runs["sft-warmup"])
+        assert_figures(summary, PREFERENCE_FIGURES)
+        assert len(logged(run, "margin")) == TINY_STEPS  # each line of the plot has its points
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_preference_notebook_table_has_a_row_per_method(preference_methods):
+    nb, _ = preference_methods
+    (table,) = [html for html in outputs(nb, "text/html") if "preference_accuracy_after" in html]
+    rows = re.findall(r'class="row_heading[^"]*"\s*>\s*(\w+)\s*</th>', table)
+    assert rows == PREFERENCE_METHODS
+    assert re.search(r"\d+%", table)  # the accuracies, formatted
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_preference_notebook_shows_kto_rows_and_one_plot(preference_methods):
+    nb, _ = preference_methods
+    assert any("label" in html and "True" in html and "False" in html for html in outputs(nb, "text/html"))
+    printed = "".join(outputs(nb, "stdout"))
+    for method in PREFERENCE_METHODS:
+        assert re.search(rf"{method}: beta [\d.]+, {TINY_STEPS} steps \.\.\. finished in \d+ s", printed)
+    assert len(outputs(nb, "image/png")) == 1
+
+
+# --- 05_reward_model_and_ppo ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rlhf(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rlhf_runs")
+    params = {
+        "POLICY_SFT_STEPS": 2,
+        "REWARD_STEPS": 2,
+        "PPO_STEPS": TINY_STEPS,
+        **TINY,
+    }
+    return execute("05_reward_model_and_ppo.ipynb", params, root), stages(root)
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_rlhf_notebook_chains_sft_reward_model_and_ppo(rlhf):
+    _, runs = rlhf
+    assert sorted(runs) == ["ppo-lora", "reward-full", "sft-partial"]
+    finished(runs["sft-partial"], 2)
+    reward = finished(runs["reward-full"], 2)
+    assert reward["method"] == "reward"
+    assert resolved(runs["reward-full"]).model.from_run == str(runs["sft-partial"])
+    assert_figures(reward, ["preference_accuracy"])
+    ppo = finished(runs["ppo-lora"], TINY_STEPS)
+    ppo_cfg = resolved(runs["ppo-lora"])
+    assert ppo["method"] == "ppo" and ppo_cfg.model.from_run == str(runs["sft-partial"])
+    assert ppo_cfg.method.reward_model == str(runs["reward-full"])
+    assert_figures(ppo, GENERATED_FIGURES)
+    assert len(logged(runs["ppo-lora"], "reward_mean")) == TINY_STEPS
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_rlhf_notebook_shows_ranking_reward_curve_and_collapse_check(rlhf):
+    nb, _ = rlhf
+    printed = "".join(outputs(nb, "stdout"))
+    assert re.search(r"held-out ranking accuracy: \d+% before -> \d+% after \(8 pairs\)", printed)
+    assert len(re.findall(r"Reverse: \w+\s+answered '.*' \(expected '\w+'\), reward [+-]\d", printed)) == 3
+    (table,) = [html for html in outputs(nb, "text/html") if "well_formed" in html]
+    assert "before PPO" in table and "after PPO" in table and "reward_mean" in table
+    assert len(outputs(nb, "image/png")) == 1
+
+
+# --- 06_grpo -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def grpo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grpo_runs")
+    params = {"SFT_STEPS": 2, "GRPO_STEPS": TINY_STEPS, **TINY}
+    return execute("06_grpo.ipynb", params, root), stages(root)
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_grpo_notebook_chains_sft_into_grpo(grpo):
+    _, runs = grpo
+    assert sorted(runs) == ["grpo-lora", "sft-partial"]
+    finished(runs["sft-partial"], 2)
+    summary = finished(runs["grpo-lora"], TINY_STEPS)
+    assert summary["method"] == "grpo"
+    assert resolved(runs["grpo-lora"]).model.from_run == str(runs["sft-partial"])
+    assert_figures(summary, GENERATED_FIGURES)
+    assert len(logged(runs["grpo-lora"], "reward_mean")) == TINY_STEPS
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_grpo_notebook_shows_rewards_curve_and_comparison(grpo):
+    nb, _ = grpo
+    html = outputs(nb, "text/html")
+    assert any("exact_match" in h and "similarity" in h and "olelh" in h for h in html)  # the reward demo
+    (table,) = [h for h in html if "well_formed" in h]
+    assert "SFT start" in table and "after GRPO" in table and "reward_mean" in table
+    printed = "".join(outputs(nb, "stdout"))
+    assert len(re.findall(r"Reverse: \w+\s+answered '.*' \(expected '\w+'\), reward \d", printed)) == 3
+    assert len(outputs(nb, "image/png")) == 1

@@ -39,9 +39,24 @@ def near_miss(rng: random.Random, word: str) -> str:
     return "".join(wrong) if "".join(wrong) != word[::-1] else word
 
 
+def one_letter_wrong(rng: random.Random, answer: str) -> str:
+    """The right answer with one letter replaced: the typical mistake of a half-trained policy."""
+    wrong = list(answer)
+    i = rng.randrange(len(wrong))
+    wrong[i] = rng.choice([c for c in string.ascii_lowercase if c != wrong[i]])
+    return "".join(wrong)
+
+
 def rows(split: str, items: list[str], rng: random.Random) -> dict[str, list[dict]]:
-    """Every format of one split, built from the same words."""
-    out: dict[str, list[dict]] = {k: [] for k in ("sft", "alpaca", "sharegpt", "pref", "kto", "prompts")}
+    """Every format of one split, built from the same words.
+
+    "rm" (reward modelling) pairs the right answer with a one-letter mistake. Its own random stream
+    keeps the other files as they were. The order-only near misses of "pref" (the word unreversed,
+    two letters swapped) change no letter, and a reward model that reads one score at the last token
+    gets no signal from them to start learning: measured flat at 50% over 300 steps.
+    """
+    rm_rng = random.Random(f"rm-{split}")
+    out: dict[str, list[dict]] = {k: [] for k in ("sft", "alpaca", "sharegpt", "pref", "kto", "prompts", "rm")}
     for word in items:
         prompt, answer, wrong = rng.choice(PROMPTS).format(w=word), word[::-1], near_miss(rng, word)
         out["sft"].append(
@@ -55,6 +70,7 @@ def rows(split: str, items: list[str], rng: random.Random) -> dict[str, list[dic
         good = rng.random() < 0.5
         out["kto"].append({"prompt": prompt, "completion": answer if good else wrong, "label": good})
         out["prompts"].append({"prompt": prompt, "answer": answer})
+        out["rm"].append({"prompt": prompt, "chosen": answer, "rejected": one_letter_wrong(rm_rng, answer)})
     return {f"{kind}_{split}": data for kind, data in out.items()}
 
 

@@ -76,15 +76,11 @@ def KNOWN_ERRORS() -> tuple[type[BaseException], ...]:
     return (config_mod.ConfigError, DataError, ModelError, DeviceError, AdapterError, ChatError, RewardError)
 
 
-# summary.json figures shown after a run: (key without _before/_after, label, format)
-EFFECTS = (
-    ("accuracy", "exact match", ".1%"),
-    ("preference_accuracy", "preference accuracy", ".1%"),
-    ("reward_mean", "mean reward", ".3f"),
-)
+EFFECTS = ("accuracy", "preference_accuracy", "reward_mean")  # summary figures shown as before -> after
 
 
 def train(args: argparse.Namespace) -> int:
+    from workbench.training import FIGURES
     from workbench.training import train as run_train
 
     cfg = config_mod.load(args.recipe, args.overrides)
@@ -92,7 +88,8 @@ def train(args: argparse.Namespace) -> int:
     with _stop_on_signals(stop):
         result = run_train(cfg, should_stop=stop.is_set, resume=args.resume or None, recipe=args.recipe)
     s = result.summary
-    for key, label, fmt in EFFECTS:
+    for key in EFFECTS:
+        label, fmt = FIGURES[key]
         if s.get(f"{key}_before") is not None and s.get(f"{key}_after") is not None:
             print(f"held-out {label}: {s[f'{key}_before']:{fmt}} -> {s[f'{key}_after']:{fmt}}")
     print(f"run directory: {result.run_dir}")

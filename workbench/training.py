@@ -103,14 +103,9 @@ def check(cfg: RunConfig, say: Callable = print) -> Checked:
         method.check(cfg, rows)
     eval_rows = evaluate.load_eval(method.EVAL, cfg.data, cfg.eval.max_samples)
     plan = adapters.plan(cfg.adapter, device, models.lora_targets(start.base), method.HEAD)
-    train_set = _dataset(rows)
-    return Checked(device, start, tokenizer, method, train_set, fmt, eval_rows, plan)
-
-
-def _dataset(rows: list[dict]) -> Any:
     import datasets
 
-    return datasets.Dataset.from_list(rows)
+    return Checked(device, start, tokenizer, method, datasets.Dataset.from_list(rows), fmt, eval_rows, plan)
 
 
 def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_log, should_stop, say):
@@ -179,18 +174,25 @@ def _load_model(
     return model if quantized else model.to(device.torch_device)
 
 
+# How the effect figures read in the console: key -> (label, format)
+FIGURES = {
+    "accuracy": ("exact match", ".1%"),
+    "preference_accuracy": ("preference accuracy", ".1%"),
+    "margin": ("margin", ".3f"),
+    "reward_mean": ("mean reward", ".3f"),
+    "reward_std": ("reward std", ".3f"),
+    "well_formed": ("well-formed", ".0%"),
+}
+
+
 def _evaluate(cfg: RunConfig, c: Checked, model: Any, score: Any, when: str, say: Callable) -> dict:
     result = evaluate.measure(c.method.EVAL, model, c.tokenizer, c.eval_rows, cfg, score)
-    shown = {k: v for k, v in result.items() if isinstance(v, float)}
-    if shown:
-        figures = ", ".join(f"{k.replace('_', ' ')} {v:.1%}" if _is_share(k) else f"{k.replace('_', ' ')} {v:.3f}"
-                            for k, v in shown.items())  # fmt: skip
-        say(f"held-out {when} training ({result['n']} examples): {figures}")
+    figures = [
+        f"{FIGURES[k][0]} {v:{FIGURES[k][1]}}" for k, v in result.items() if k in FIGURES and v is not None
+    ]
+    if figures:
+        say(f"held-out {when} training ({result['n']} examples): {', '.join(figures)}")
     return result
-
-
-def _is_share(key: str) -> bool:
-    return key.endswith(("accuracy", "well_formed"))
 
 
 def _save(cfg: RunConfig, run: runs.Run, model: Any, tokenizer: Any) -> str:

@@ -41,7 +41,7 @@ def reward_source(cfg: RunConfig) -> stages.Start:
     if not name:
         raise ConfigError(
             "method.reward_model is not set: PPO needs a reward model; train one with method.name: reward "
-            "and give its run directory (e.g. runs/reward-lora), or a saved sequence-classification model"
+            "and give its run directory (e.g. runs/reward-full), or a saved sequence-classification model"
         )
     path = Path(name).expanduser()
     if (path / "config.json").is_file() and not (path / "resolved.yaml").is_file():

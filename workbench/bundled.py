@@ -56,7 +56,9 @@ def rows(split: str, items: list[str], rng: random.Random) -> dict[str, list[dic
     gets no signal from them to start learning: measured flat at 50% over 300 steps.
     """
     rm_rng = random.Random(f"rm-{split}")
-    out: dict[str, list[dict]] = {k: [] for k in ("sft", "alpaca", "sharegpt", "pref", "kto", "prompts", "rm")}
+    out: dict[str, list[dict]] = {
+        k: [] for k in ("sft", "alpaca", "sharegpt", "pref", "kto", "prompts", "rm")
+    }
     for word in items:
         prompt, answer, wrong = rng.choice(PROMPTS).format(w=word), word[::-1], near_miss(rng, word)
         out["sft"].append(

@@ -86,7 +86,7 @@ class Recorder(TrainerCallback):
         self.run.metric(record)
         if self.notify is not None:
             self.notify(record)
-        if self.echo:
+        if self.echo and "train_runtime" not in logs:  # the end-of-training totals repeat the last step
             print(progress_line(record, state.max_steps), flush=True)
 
     def record(self, state: Any, logs: dict) -> dict:

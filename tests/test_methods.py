@@ -157,3 +157,16 @@ def test_a_chained_result_loads_back_with_every_stage_merged(root, warm):
         trained, reloaded = result.model.eval()(ids).logits, loaded(ids).logits
     assert torch.allclose(trained, reloaded, atol=1e-4)  # SFT adapter + DPO adapter, in that order
     assert result.summary["start"]["adapters"] == [str(warm / "adapter")]
+
+
+@pytest.mark.parametrize("method", ["dpo", "kto", "simpo", "orpo", "grpo", "ppo"])
+def test_every_method_also_trains_full_weights(root, warm, reward_run, method):
+    data = PROMPTS if method in ("grpo", "ppo") else PREF
+    cfg = tiny(root, f"method.name={method}", *data, *SMALL, f"model.from_run={warm}", "adapter.type=full",
+               "train.max_steps=2", "eval.before=false", "eval.after=false", "train.learning_rate=1e-4",
+               "method.rewards={exact_match: 1.0}", "method.num_generations=4",
+               f"method.reward_model={reward_run.run_dir}", f"output.name=full-{method}")  # fmt: skip
+    result = workbench.train(cfg, echo=False)
+    assert result.summary["status"] == "finished" and result.summary["adapter"] == "full"
+    assert (result.run_dir / "model" / "model.safetensors").is_file()
+    assert result.summary["trainable_parameters"] >= result.summary["total_parameters"] // 3  # not an adapter

@@ -102,6 +102,8 @@ def load(start: Start, head: str = "causal", **kwargs: Any) -> Any:
 
     for adapter in own:
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    for param in model.parameters():  # PEFT loads adapters for inference and froze the merged weights
+        param.requires_grad_(param.is_floating_point())  # 4-bit weights never take gradients
     return model
 
 

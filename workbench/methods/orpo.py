@@ -1,6 +1,6 @@
 """ORPO (odds-ratio preference optimization) with TRL's ORPOTrainer.
 
-ORPOTrainer lives in trl.experimental.orpo in TRL 1.12 (the range pinned in pyproject). It adds an
+ORPOTrainer lives in trl.experimental.orpo in TRL >=1.12,<1.13 (the range pinned in pyproject). It adds an
 odds-ratio term, weighted by `method.beta` (default 0.1), to the SFT loss on the chosen answer, so it
 needs no reference model and no prior SFT stage.
 """

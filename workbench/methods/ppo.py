@@ -1,6 +1,6 @@
 """PPO (RLHF's classic last stage) with TRL's PPOTrainer: policy, reference, reward and value models.
 
-PPOTrainer lives in trl.experimental.ppo in TRL 1.12 (pinned in pyproject: TRL removed it in 1.14).
+PPOTrainer lives in trl.experimental.ppo in TRL >=1.12,<1.13 (pinned in pyproject; TRL removed it in 1.14).
 The reward model is `method.reward_model`: a reward run directory (its adapter merged) or a saved
 sequence-classification model; the value model starts as a copy of it, as in TRL's examples. The
 reference is the starting policy. `method.beta` is the KL coefficient (default 0.05). PPO runs for

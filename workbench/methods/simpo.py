@@ -1,6 +1,6 @@
 """SimPO (simple preference optimization) with TRL's CPO trainer and `loss_type="simpo"`.
 
-CPOTrainer lives in trl.experimental.cpo in TRL 1.12 (the range pinned in pyproject). SimPO needs no
+CPOTrainer lives in trl.experimental.cpo in TRL >=1.12,<1.13 (the range pinned in pyproject). SimPO needs no
 reference model: its reward is the length-normalised log-likelihood times `method.beta` (default 2.0),
 and `method.simpo_gamma` is the target margin. `method.cpo_alpha` > 0 adds CPO's SFT term.
 """

@@ -97,3 +97,11 @@ def test_every_alignment_method_has_a_starter_recipe_chained_from_an_sft_stage()
         cfg = workbench.load_config(recipe)
         assert cfg.method.name == name and recipe.name == f"{name}_{cfg.adapter.type}_starter.yaml"
         assert cfg.model.from_run in ("runs/sft-warmup", "runs/sft-partial")
+
+
+def test_ppo_reward_model_must_be_a_scoring_model(tmp_path):
+    folder = tmp_path / "lm"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"architectures": ["LlamaForCausalLM"]}', encoding="utf-8")
+    refused(tmp_path, ConfigError, "is not a sequence-classification", "method.name=ppo", *PROMPTS,
+            f"method.reward_model={folder}")  # fmt: skip

@@ -50,7 +50,7 @@ def reward_source(cfg: RunConfig) -> stages.Start:
         )
         if not any(a.endswith("ForSequenceClassification") for a in architectures):
             raise ConfigError(f"method.reward_model: {path} is not a sequence-classification (reward) model")
-        return stages.Start(str(path), None, str(path))
+        return stages.Start(str(path), (), str(path))
     start = stages.result_of(name, "method.reward_model")
     if config_mod.load(start.run_dir / "resolved.yaml").method.name != "reward":
         raise ConfigError(f"method.reward_model: {start.run_dir} is not a reward run (method.name: reward)")

@@ -36,6 +36,15 @@ def experimental(name: str) -> Any:
         return import_module(f"trl.experimental.{name}")
 
 
+def trainer(trainer_class: Any, config_class: Any, settings: dict, plan: Any, model: Any, tokenizer: Any,
+            train_dataset: Any, callbacks: list, **extra: Any) -> Any:  # fmt: skip
+    """A TRL trainer as every method builds one: the shared `args` plus the method's own `settings`,
+    the adapter's trainer arguments (GaLore's optimizer) on top, and its PEFT config when it has one."""
+    args = config_class(**{**settings, **plan.trainer_args})
+    return trainer_class(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer,
+                         peft_config=plan.peft_config, callbacks=callbacks, **extra)  # fmt: skip
+
+
 def common_args(cfg: RunConfig, device: devices.Device, output_dir: Path) -> dict[str, Any]:
     """Trainer arguments every TRL config takes, named as upstream names them."""
     t = cfg.train

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench import methods
 from workbench.adapters import Plan
 from workbench.config import ConfigError, RunConfig
 
@@ -31,17 +32,6 @@ def build(
     from trl import DPOConfig, DPOTrainer
 
     m = cfg.method
-    config = DPOConfig(
-        **{**args, **plan.trainer_args},
-        beta=0.1 if m.beta is None else m.beta,
-        loss_type=[m.loss_type or "sigmoid"],
-        max_length=cfg.data.max_length,
-    )
-    return DPOTrainer(
-        model=model,
-        args=config,
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        peft_config=plan.peft_config,
-        callbacks=callbacks,
-    )
+    settings = {**args, "beta": 0.1 if m.beta is None else m.beta, "loss_type": [m.loss_type or "sigmoid"],
+                "max_length": cfg.data.max_length}  # fmt: skip
+    return methods.trainer(DPOTrainer, DPOConfig, settings, plan, model, tokenizer, train_dataset, callbacks)

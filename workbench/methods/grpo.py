@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench import rewards
+from workbench import methods, rewards
 from workbench.adapters import Plan
 from workbench.config import ConfigError, RunConfig
 
@@ -45,20 +45,8 @@ def build(
 
     m = cfg.method
     functions, weights = rewards.combine(rewards.load(m.rewards, m.allow_reward_code))
-    config = GRPOConfig(
-        **{**args, **plan.trainer_args},
-        num_generations=m.num_generations,
-        max_completion_length=m.max_completion_length,
-        temperature=m.temperature,
-        beta=0.0 if m.beta is None else m.beta,
-        reward_weights=weights,
-    )
-    return GRPOTrainer(
-        model=model,
-        reward_funcs=functions,
-        args=config,
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        peft_config=plan.peft_config,
-        callbacks=callbacks,
-    )
+    settings = {**args, "num_generations": m.num_generations, "max_completion_length": m.max_completion_length,
+                "temperature": m.temperature, "beta": 0.0 if m.beta is None else m.beta,
+                "reward_weights": weights}  # fmt: skip
+    return methods.trainer(GRPOTrainer, GRPOConfig, settings, plan, model, tokenizer, train_dataset, callbacks,
+                           reward_funcs=functions)  # fmt: skip

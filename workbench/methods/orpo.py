@@ -22,16 +22,7 @@ def build(
     cfg: RunConfig, model: Any, tokenizer: Any, train_dataset: Any, plan: Plan, args: dict, callbacks: list
 ) -> Any:
     orpo = methods.experimental("orpo")
-    config = orpo.ORPOConfig(
-        **{**args, **plan.trainer_args},
-        beta=0.1 if cfg.method.beta is None else cfg.method.beta,
-        max_length=cfg.data.max_length,
-    )
-    return orpo.ORPOTrainer(
-        model=model,
-        args=config,
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        peft_config=plan.peft_config,
-        callbacks=callbacks,
-    )
+    settings = {**args, "beta": 0.1 if cfg.method.beta is None else cfg.method.beta,
+                "max_length": cfg.data.max_length}  # fmt: skip
+    return methods.trainer(orpo.ORPOTrainer, orpo.ORPOConfig, settings, plan, model, tokenizer, train_dataset,
+                           callbacks)  # fmt: skip

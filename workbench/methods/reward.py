@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench import methods
 from workbench.adapters import Plan
 from workbench.config import RunConfig
 
@@ -23,12 +24,7 @@ def build(
     from trl import RewardConfig, RewardTrainer
 
     model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token
-    config = RewardConfig(**{**args, **plan.trainer_args}, max_length=cfg.data.max_length)
-    return RewardTrainer(
-        model=model,
-        args=config,
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        peft_config=plan.peft_config,
-        callbacks=callbacks,
+    settings = {**args, "max_length": cfg.data.max_length}
+    return methods.trainer(
+        RewardTrainer, RewardConfig, settings, plan, model, tokenizer, train_dataset, callbacks
     )

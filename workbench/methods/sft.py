@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench import methods
 from workbench.adapters import Plan
 from workbench.config import RunConfig
 
@@ -21,12 +22,5 @@ def build(
 ) -> Any:
     from trl import SFTConfig, SFTTrainer
 
-    config = SFTConfig(**{**args, **plan.trainer_args}, max_length=cfg.data.max_length)  # GaLore sets optim
-    return SFTTrainer(
-        model=model,
-        args=config,
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        peft_config=plan.peft_config,
-        callbacks=callbacks,
-    )
+    settings = {**args, "max_length": cfg.data.max_length}
+    return methods.trainer(SFTTrainer, SFTConfig, settings, plan, model, tokenizer, train_dataset, callbacks)

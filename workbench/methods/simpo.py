@@ -23,19 +23,8 @@ def build(
 ) -> Any:
     cpo = methods.experimental("cpo")
     m = cfg.method
-    config = cpo.CPOConfig(
-        **{**args, **plan.trainer_args},
-        loss_type="simpo",
-        beta=2.0 if m.beta is None else m.beta,
-        simpo_gamma=m.simpo_gamma,
-        cpo_alpha=m.cpo_alpha,
-        max_length=cfg.data.max_length,
-    )
-    return cpo.CPOTrainer(
-        model=model,
-        args=config,
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        peft_config=plan.peft_config,
-        callbacks=callbacks,
+    settings = {**args, "loss_type": "simpo", "beta": 2.0 if m.beta is None else m.beta,
+                "simpo_gamma": m.simpo_gamma, "cpo_alpha": m.cpo_alpha, "max_length": cfg.data.max_length}  # fmt: skip
+    return methods.trainer(
+        cpo.CPOTrainer, cpo.CPOConfig, settings, plan, model, tokenizer, train_dataset, callbacks
     )

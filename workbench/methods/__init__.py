@@ -25,7 +25,7 @@ AVAILABLE = ("sft", "dpo", "kto", "simpo", "orpo", "reward", "ppo", "grpo")
 def get(name: str) -> Any:
     """The module of method `name`."""
     if name not in AVAILABLE:
-        raise ValueError(f"method.name: {name!r} is not available yet; choose one of {', '.join(AVAILABLE)}")
+        raise ValueError(f"method.name: unknown method {name!r}; choose one of {', '.join(AVAILABLE)}")
     return import_module(f"workbench.methods.{name}")
 
 

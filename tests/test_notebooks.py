@@ -231,6 +231,17 @@ def logged(run: Path, column: str) -> list[float]:
     return [r[column] for r in records if r.get(column) is not None]
 
 
+def assert_chain(runs: dict, start: str, stage: str, figures: list[str], column: str) -> None:
+    """`stage` ran TINY_STEPS steps from the 2-step SFT run `start`, with its figures and its curve."""
+    assert sorted(runs) == sorted([start, stage])
+    finished(runs[start], 2)
+    summary = finished(runs[stage], TINY_STEPS)
+    assert summary["method"] == stage.split("-")[0]
+    assert resolved(runs[stage]).model.from_run == str(runs[start])
+    assert_figures(summary, figures)
+    assert len(logged(runs[stage], column)) == TINY_STEPS
+
+
 # --- 03_dpo --------------------------------------------------------------------------------------------
 
 
@@ -244,14 +255,7 @@ def dpo(tmp_path_factory):
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_dpo_notebook_chains_warmup_into_dpo(dpo):
-    _, runs = dpo
-    assert sorted(runs) == ["dpo-lora", "sft-warmup"]
-    finished(runs["sft-warmup"], 2)
-    summary = finished(runs["dpo-lora"], TINY_STEPS)
-    assert summary["method"] == "dpo"
-    assert resolved(runs["dpo-lora"]).model.from_run == str(runs["sft-warmup"])
-    assert_figures(summary, PREFERENCE_FIGURES)
-    assert len(logged(runs["dpo-lora"], "margin")) == TINY_STEPS
+    assert_chain(dpo[1], "sft-warmup", "dpo-lora", PREFERENCE_FIGURES, "margin")
 
 
 @pytest.mark.notebook
@@ -375,14 +379,7 @@ def grpo(tmp_path_factory):
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_grpo_notebook_chains_sft_into_grpo(grpo):
-    _, runs = grpo
-    assert sorted(runs) == ["grpo-lora", "sft-partial"]
-    finished(runs["sft-partial"], 2)
-    summary = finished(runs["grpo-lora"], TINY_STEPS)
-    assert summary["method"] == "grpo"
-    assert resolved(runs["grpo-lora"]).model.from_run == str(runs["sft-partial"])
-    assert_figures(summary, GENERATED_FIGURES)
-    assert len(logged(runs["grpo-lora"], "reward_mean")) == TINY_STEPS
+    assert_chain(grpo[1], "sft-partial", "grpo-lora", GENERATED_FIGURES, "reward_mean")
 
 
 @pytest.mark.notebook

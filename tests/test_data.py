@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from workbench import data, hub
+from workbench import data, hub, reading
 from workbench.config import DataConfig
 from workbench.data import DataError
 
@@ -240,7 +240,7 @@ def test_dataset_dict_without_train_names_its_splits(tmp_path):
 
 
 def test_bundled_source_and_unknown_bundled_name(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "BUNDLED_DIR", tmp_path)
+    monkeypatch.setattr(reading, "BUNDLED_DIR", tmp_path)
     (tmp_path / "arith").mkdir()
     write_jsonl(tmp_path / "arith" / "sft_train.jsonl", [ROWS["prompt_answer"]])
     assert data.read_records("bundled:arith/sft_train") == (

@@ -1,23 +1,18 @@
-"""Datasets: read a source, tell its format, check every row, and turn it into what a method trains on.
+"""Datasets: tell a source's format, check every row, and turn it into what a method trains on.
 
-Sources are `bundled:<name>/<split>`, a local .jsonl/.json/.csv/.parquet file or `save_to_disk` folder,
-or a hub ID. Every problem is a `DataError` naming the file, the line or row, the field and the fix.
-datasets and pandas are imported inside the functions that need them, so importing this is instant.
+Reading the source (bundled data, files, folders, hub IDs) is workbench.reading. Every problem is a
+`DataError` naming the file, the line or row, the field and the fix. datasets and pandas are imported
+inside the functions that need them, so importing this is instant.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
-import re
-from pathlib import Path
 from typing import Any
 
-from workbench import hub
+from workbench.reading import DataError, names, read_records, where
 
-BUNDLED_DIR = Path(__file__).parent / "bundled_data"
-SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 ROLES = ("system", "user", "assistant")
 SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
 
@@ -42,164 +37,6 @@ PAIRS = {"query_response": ("query|prompt", "response"), "prompt_answer": ("prom
 CHAT_FORMATS = ("messages", "sharegpt", "alpaca", "query_response", "prompt_answer")
 
 
-class DataError(ValueError):
-    """A dataset that cannot be read or used; the message names file, row, field and fix."""
-
-
-class Records(list):
-    """Rows of a JSON Lines file; `lines` holds each row's line number, for messages that name it."""
-
-    lines: list[int] | None = None
-
-
-# Reading
-
-
-def read_records(
-    source: str, columns: dict | None = None, max_samples: int | None = None
-) -> tuple[list[dict], str]:
-    """Read `source` into a list of dicts, renaming the user's columns to ours; return (rows, name)."""
-    path = _resolve(source)
-    rows = _read_hub(source, max_samples) if path is None else _read_path(path, source, max_samples)
-    if not rows:
-        raise DataError(f"{source} has no rows; add at least one example")
-    if max_samples is not None:
-        del rows[max_samples:]
-    for i, row in enumerate(rows):
-        where = _where(rows, i, source)
-        if not isinstance(row, dict):
-            raise DataError(f'{where}: a {type(row).__name__}, not an object {{"field": ...}}')
-        rows[i] = _rename(row, columns or {}, where)
-    return rows, source
-
-
-def _resolve(source: str) -> Path | None:
-    """The local path `source` names, or None for a hub ID."""
-    if source.startswith("bundled:"):
-        path = BUNDLED_DIR / f"{source.removeprefix('bundled:')}.jsonl"
-        if not path.is_file():
-            found = sorted(f"bundled:{p.parent.name}/{p.stem}" for p in BUNDLED_DIR.glob("*/*.jsonl"))
-            raise DataError(f"unknown bundled dataset '{source}'; available: {', '.join(found) or 'none'}")
-        return path
-    path = Path(source).expanduser()
-    if path.exists():
-        return path
-    if path.suffix in SUFFIXES or not re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", source):
-        raise DataError(f"file not found: {source}; check data.train (relative paths start at {Path.cwd()})")
-    return None
-
-
-def _read_path(path: Path, name: str, limit: int | None) -> list[dict]:
-    if path.is_dir():
-        return _read_disk(path, name)
-    if path.suffix == ".parquet":
-        import pyarrow.parquet
-
-        try:
-            return pyarrow.parquet.read_table(path).to_pylist()  # plain lists, unlike pandas
-        except pyarrow.ArrowException as error:
-            raise DataError(f"{name}: not a readable Parquet file ({error}); write it again") from None
-    readers = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv}
-    if path.suffix not in readers:
-        raise DataError(
-            f"{name}: unsupported file type '{path.suffix}'; "
-            "use .jsonl, .json, .csv, .parquet or a folder saved with Dataset.save_to_disk"
-        )
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: files saved by Windows tools start with a BOM
-    except UnicodeDecodeError as error:
-        raise DataError(f"{name} is not UTF-8 text ({error}); save it as UTF-8") from None
-    if not text.strip():
-        raise DataError(f"{name} is empty; write one example per line (JSON Lines) or per row")
-    return readers[path.suffix](text, name, limit)
-
-
-def _read_jsonl(text: str, name: str, limit: int | None) -> Records:
-    # JSON Lines rows are objects, so "[" starts a JSON array, pretty-printed or not.
-    if text.lstrip().startswith("["):
-        raise DataError(
-            f"{name} is a JSON array, not JSON Lines: rename to .json or write one object per line"
-        )
-    rows = Records()
-    rows.lines = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if limit is not None and len(rows) >= limit:
-            break
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as error:
-            raise DataError(
-                f"{name} line {number}: not valid JSON ({error.msg}, column {error.colno})"
-            ) from None
-        rows.lines.append(number)
-    return rows
-
-
-def _read_json(text: str, name: str, limit: int | None) -> list[dict]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        hint = "; it looks like JSON Lines: rename it to .jsonl" if error.msg == "Extra data" else ""
-        raise DataError(f"{name}: not valid JSON ({error.msg} at line {error.lineno}){hint}") from None
-    if not isinstance(data, list):
-        raise DataError(f"{name}: expected a JSON array of objects, got a {type(data).__name__}")
-    return data
-
-
-def _read_csv(text: str, name: str, limit: int | None) -> list[dict]:
-    rows = list(csv.DictReader(text.splitlines(keepends=True)))
-    # CSV has no types: a column holding only true/false is a boolean column (kto labels).
-    for column in rows[0] if rows else ():
-        if all(str(row[column]).lower() in ("true", "false") for row in rows):
-            for row in rows:
-                row[column] = row[column].lower() == "true"
-    return rows
-
-
-def _read_disk(path: Path, name: str) -> list[dict]:
-    import datasets
-
-    try:
-        data = datasets.load_from_disk(str(path))
-    except FileNotFoundError:
-        raise DataError(
-            f"{name}: a folder not saved by Dataset.save_to_disk; point at a file in it"
-        ) from None
-    if isinstance(data, datasets.DatasetDict):
-        if "train" not in data:
-            raise DataError(f"{name} holds the splits {', '.join(data)} but no 'train'; point at one split")
-        data = data["train"]
-    return data.to_list()
-
-
-def _read_hub(source: str, limit: int | None) -> list[dict]:
-    if why := hub.unreachable("huggingface", timeout=5):  # fail fast instead of datasets' long retries
-        raise DataError(
-            f"cannot reach the Hugging Face hub to fetch {source}: {why}; "
-            "download it elsewhere and point data.train at the local file"
-        )
-    import datasets
-
-    return datasets.load_dataset(source, split="train" if limit is None else f"train[:{limit}]").to_list()
-
-
-def _rename(row: dict, columns: dict, where: str) -> dict:
-    missing = [column for column in columns if column not in row]
-    if missing:
-        raise DataError(
-            f"{where}: data.columns maps '{missing[0]}', but there is no such column; "
-            f"columns found: {_names(row)}"
-        )
-    return {columns.get(key, key): value for key, value in row.items()}
-
-
-def _where(rows: list, i: int, name: str) -> str:
-    lines = getattr(rows, "lines", None)
-    return f"{name} line {lines[i]}" if lines else f"{name} row {i + 1}"
-
-
 # Formats
 
 
@@ -212,7 +49,7 @@ def detect_format(records: list[dict], source: str) -> str:
             return fmt
     expected = "; ".join(f"{fmt} ({', '.join(_required(fmt))})" for fmt in FIELDS)
     raise DataError(
-        f"{source}: cannot tell the format from the columns {_names(row)}; expected one of: {expected}. "
+        f"{source}: cannot tell the format from the columns {names(row)}; expected one of: {expected}. "
         "Map yours with data.columns, e.g. {'question': 'instruction', 'answer': 'output'}, "
         "or set data.format"
     )
@@ -231,7 +68,7 @@ def _problems(records: list[dict], fmt: str, source: str) -> list[str]:
         raise DataError(f"unknown data.format '{fmt}'; use auto or one of {', '.join(FIELDS)}")
     out = []
     for i, row in enumerate(records):
-        out += [f"{_where(records, i, source)}: {problem}" for problem in _row_problems(row, fmt)]
+        out += [f"{where(records, i, source)}: {problem}" for problem in _row_problems(row, fmt)]
     return out
 
 
@@ -243,7 +80,7 @@ def _row_problems(row: dict, fmt: str) -> list[str]:
             if not kind.endswith("?"):
                 problems.append(
                     f"missing field '{name}'; add it or map your column to it with data.columns "
-                    f"(columns found: {_names(row)})"
+                    f"(columns found: {names(row)})"
                 )
         elif problem := _value_problem(row[name], name, kind):
             problems.append(problem)
@@ -296,10 +133,6 @@ def _turns_problem(turns: Any, name: str, kind: str) -> str | None:
 
 def _required(fmt: str) -> list[str]:
     return [spec for spec, kind in FIELDS[fmt].items() if not kind.endswith("?")]
-
-
-def _names(row: dict) -> str:
-    return ", ".join(map(str, row)) or "(none)"
 
 
 def _field(row: dict, spec: str) -> str:
@@ -442,7 +275,7 @@ def rows_for(cfg_data: Any, kind: str, split: str = "train", method: str | None 
     if fmt not in formats:
         raise DataError(
             f"{source}: {who} needs one of the formats {', '.join(formats)}, but this is {fmt} "
-            f"(columns found: {_names(records[0])}); use a dataset of that kind or remap data.columns"
+            f"(columns found: {names(records[0])}); use a dataset of that kind or remap data.columns"
         )
     try:
         validate(records, fmt, source)

@@ -87,8 +87,7 @@ def test_a_lora_reward_run_saves_its_score_head_and_loads_back_for_ppo(root, war
     config = json.loads((result.run_dir / "adapter" / "adapter_config.json").read_text())
     assert config["task_type"] == "SEQ_CLS"
     ppo_cfg = tiny(root, "method.name=ppo", f"method.reward_model={result.run_dir}")
-    loaded = ppo.load_reward_model(ppo_cfg, result.model)
-    loaded.config.pad_token_id = result.tokenizer.pad_token_id
+    loaded = ppo.load_reward_model(ppo_cfg, result.model, result.tokenizer)
     prompts, answers = [[{"role": "user", "content": "Reverse: abcd"}]] * 2, ["dcba", "dcbb"]
     with torch.no_grad():
         trained = evaluate.reward_scores(result.model.eval(), result.tokenizer, prompts, answers)

@@ -13,6 +13,7 @@ and it cannot resume (so --resume is refused for PPO).
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -57,16 +58,16 @@ def reward_source(cfg: RunConfig) -> stages.Start:
     return start
 
 
-def load_reward_model(cfg: RunConfig, like: Any) -> Any:
+def load_reward_model(cfg: RunConfig, like: Any, tokenizer: Any) -> Any:
     """The reward model, on the device and in the dtype of the model `like`."""
     model = stages.load(reward_source(cfg), head="reward", dtype=like.dtype)
+    model.config.pad_token_id = tokenizer.pad_token_id  # a score is read at the last non-pad token
     return model.to(like.device).eval()
 
 
 def scorer(cfg: RunConfig, model: Any, tokenizer: Any) -> Any:
     """The reward model's score of answers, for measuring held-out reward before and after training."""
-    reward_model = load_reward_model(cfg, model)
-    reward_model.config.pad_token_id = tokenizer.pad_token_id
+    reward_model = load_reward_model(cfg, model, tokenizer)
     return lambda rows, texts: evaluate.reward_scores(
         reward_model, tokenizer, [r["prompt"] for r in rows], texts
     )
@@ -76,10 +77,8 @@ def build(
     cfg: RunConfig, model: Any, tokenizer: Any, train_dataset: Any, plan: Plan, args: dict, callbacks: list
 ) -> Any:
     ppo = methods.experimental("ppo")
-    reward_model = load_reward_model(cfg, model)
-    value_model = load_reward_model(cfg, model).train()
-    for scorer in (reward_model, value_model):
-        scorer.config.pad_token_id = tokenizer.pad_token_id
+    reward_model = load_reward_model(cfg, model, tokenizer)
+    value_model = copy.deepcopy(reward_model).train()  # starts as the reward model, then learns values
     t, m = cfg.train, cfg.method
     args = {k: v for k, v in args.items() if k != "max_steps"}  # PPO counts episodes
     config = ppo.PPOConfig(

@@ -23,7 +23,6 @@ def build(
 ) -> Any:
     from trl import RewardConfig, RewardTrainer
 
-    model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token
     settings = {**args, "max_length": cfg.data.max_length}
     return methods.trainer(
         RewardTrainer, RewardConfig, settings, plan, model, tokenizer, train_dataset, callbacks

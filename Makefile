@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench screenshots install clean
 
 demo: $(STAMP)
 	$(VENV)/bin/workbench train recipes/quickstart.yaml
@@ -22,6 +22,11 @@ bench: $(STAMP)
 	$(PY) bench/overhead.py --method sft | tee bench/results/sft_overhead.txt
 	$(PY) bench/overhead.py --method dpo | tee bench/results/dpo_overhead.txt
 	$(PY) bench/alignment.py | tee bench/results/alignment.txt
+	$(PY) bench/app.py | tee bench/results/app.txt
+
+# The README's pictures of the app: the browser tests, copying their screenshots into docs/.
+screenshots: $(STAMP)
+	WB_SCREENSHOTS=docs $(PY) -m pytest tests/test_browser.py -m browser
 
 install: $(STAMP)
 

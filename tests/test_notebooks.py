@@ -76,7 +76,7 @@ def losses(run_dir: Path) -> list[float]:
 
 
 def test_there_are_notebooks():
-    assert [p.name for p in NOTEBOOKS][:2] == ["01_sft_lora.ipynb", "02_adapters.ipynb"]
+    assert [p.name for p in NOTEBOOKS][:3] == ["00_workbench.ipynb", "01_sft_lora.ipynb", "02_adapters.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -87,6 +87,40 @@ def test_notebook_is_committed_without_outputs(path):
     assert all(c.outputs == [] and c.execution_count is None for c in code)
     assert nb.metadata.kernelspec.name == "python3"
     assert assigned_names(parameters_cell(nb).source)  # the cell the tests override
+
+
+# --- 00_workbench: a run started from the panels -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def app_nb(tmp_path_factory):
+    root = tmp_path_factory.mktemp("workbench_runs")
+    small = ["train.max_steps=20", "train.logging_steps=5", "eval.max_samples=20"]
+    params = {"RECIPE": "recipes/quickstart.yaml", "OVERRIDES": small, "TRAIN_NOW": True}
+    return execute("00_workbench.ipynb", params, root), root
+
+
+def widget_states(nb, css_class: str) -> list[dict]:
+    """The saved state of every widget carrying `css_class` (nbclient stores widget state in the notebook)."""
+    states = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"].values()
+    return [s["state"] for s in states if css_class in s["state"].get("_dom_classes", [])]
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_workbench_notebook_trains_from_the_panels_and_keeps_the_result(app_nb):
+    nb, root = app_nb
+    (run,) = run_dirs(root)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["steps"] == 20
+    assert workbench.load_config(run / "resolved.yaml").model.name_or_path == "starter"
+    assert any("application/vnd.jupyter.widget-view+json" in out.get("data", {}) for c in nb.cells
+               for out in c.get("outputs", []))  # fmt: skip
+    (status,) = widget_states(nb, "wb-status")
+    assert "finished" in status["value"] and str(run) in status["value"]
+    (progress,) = widget_states(nb, "wb-progress")
+    assert progress["value"] == progress["max"] == 20
+    assert any("held-out exact match" in html and "<img" in html for html in outputs(nb, "text/html"))
 
 
 # --- 01_sft_lora ---------------------------------------------------------------------------------------

@@ -1,5 +1,29 @@
 """Jupyter panels for the workbench (ipywidgets). Depends on workbench, never the reverse.
 
-The panels arrive with the Jupyter workbench issue; this package exists so the dependency
-direction (notebooks -> widgets -> workbench) is fixed and tested from the start.
+    from widgets import Workbench
+    Workbench()                      # the whole app: model, dataset, adapter, method, device, run, runs, chat
+
+Every panel also works on its own: ModelPanel(), DatasetPanel(), AdapterPanel(), MethodPanel(),
+DevicePanel(), RunPanel(cfg), LossPlot(run_dir), RunsPanel(root), ChatPanel(root).
+Nothing here imports torch: a run loads it when it starts.
 """
+
+from widgets.adapter_panel import AdapterPanel
+from widgets.app import Workbench
+from widgets.dataset_panel import DatasetPanel
+from widgets.device_panel import DevicePanel
+from widgets.method_panel import MethodPanel
+from widgets.model_panel import ModelPanel
+from widgets.plots import LossPlot
+from widgets.run_panel import RunPanel
+
+__all__ = [
+    "AdapterPanel",
+    "DatasetPanel",
+    "DevicePanel",
+    "LossPlot",
+    "MethodPanel",
+    "ModelPanel",
+    "RunPanel",
+    "Workbench",
+]

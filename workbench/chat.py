@@ -15,23 +15,42 @@ class ChatError(RuntimeError):
 
 def load_result(run_dir: str | Path) -> tuple[Any, Any]:
     """(model, tokenizer) saved by a finished run, on the run's device."""
-    from transformers.utils.logging import disable_progress_bar
+    cfg = _chat_config(run_dir)
+    try:
+        start = stages.result_of(run_dir, "the run")
+    except config_mod.ConfigError as error:
+        raise ChatError(str(error)) from None
+    return _load(cfg, start)
 
-    disable_progress_bar()  # loading bars would interleave with the conversation
+
+def load_start(run_dir: str | Path) -> tuple[Any, Any]:
+    """(model, tokenizer) a run started from (its base, or the stage before it), to compare side by side."""
+    cfg = _chat_config(run_dir)
+    try:
+        start = stages.start(cfg)
+    except (config_mod.ConfigError, models.ModelError) as error:
+        raise ChatError(f"the starting model of {run_dir} cannot be loaded: {error}") from None
+    return _load(cfg, start)
+
+
+def _chat_config(run_dir: str | Path) -> config_mod.RunConfig:
     run_dir = Path(run_dir)
     if not (run_dir / "resolved.yaml").is_file():
         raise ChatError(f"{run_dir} is not a run directory (no resolved.yaml); pass runs/<name>-<time>")
     cfg = config_mod.load(run_dir / "resolved.yaml")
     if cfg.method.name == "reward":
         raise ChatError(f"{run_dir} trained a reward model, which scores answers but cannot chat")
+    return cfg
+
+
+def _load(cfg: config_mod.RunConfig, start: stages.Start) -> tuple[Any, Any]:
+    from transformers.utils.logging import disable_progress_bar
+
+    disable_progress_bar()  # loading bars would interleave with the conversation
     device = devices.resolve(cfg.device)
     trust = cfg.model.trust_remote_code
-    try:
-        start = stages.result_of(run_dir, "the run")
-    except config_mod.ConfigError as error:
-        raise ChatError(str(error)) from None
     model = stages.load(start, dtype=devices.torch_dtype(device), trust_remote_code=trust)
-    tokenizer = models.load_tokenizer(start.tokenizer, trust_remote_code=trust)
+    tokenizer = models.load_tokenizer(start.tokenizer or start.base, trust_remote_code=trust)
     return model.to(device.torch_device).eval(), tokenizer
 
 

@@ -7,6 +7,8 @@ subcommand imports what it needs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import signal
 import sys
@@ -39,7 +41,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="print the resolved config of a recipe")
     s.add_argument("recipe")
     s.add_argument("overrides", nargs="*", metavar="section.key=value")
-    sub.add_parser("doctor", help="versions, the device found, its precision, known problems")
+    o = sub.add_parser("doctor", help="versions, the device found, its precision, known problems")
+    o.add_argument("--json", action="store_true", help="print the report as JSON (for the notebook panels)")
     d = sub.add_parser("download", help="fetch a model (catalogue name or hub ID) into the local cache")
     d.add_argument("name")
     d.add_argument("--hub", choices=["huggingface", "modelscope"], default="huggingface")
@@ -129,7 +132,7 @@ def doctor(args: argparse.Namespace) -> int:
     from workbench import doctor as doctor_mod  # this function is called doctor too
 
     report = doctor_mod.report()
-    print(doctor_mod.format_report(report))
+    print(json.dumps(dataclasses.asdict(report)) if args.json else doctor_mod.format_report(report))
     return 0
 
 

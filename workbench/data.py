@@ -327,14 +327,20 @@ def preview(source: str, n: int = 10, columns: dict | None = None) -> Any:
     """The first `n` rows as a pandas DataFrame, chats shown as 'role: content' lines; format in .attrs."""
     import pandas
 
+    rows, fmt = preview_rows(source, n, columns)
+    frame = pandas.DataFrame(rows)
+    frame.attrs["format"] = fmt
+    return frame
+
+
+def preview_rows(source: str, n: int = 10, columns: dict | None = None) -> tuple[list[dict], str]:
+    """The first `n` rows with chats flattened to 'role: content' lines, and their format (or 'unknown')."""
     records, name = read_records(source, columns, n)
     try:
         fmt = detect_format(records, name)
     except DataError:
         fmt = "unknown"  # still show the rows: check() explains what is wrong
-    frame = pandas.DataFrame([{key: _flat(value) for key, value in row.items()} for row in records])
-    frame.attrs["format"] = fmt
-    return frame
+    return [{key: _flat(value) for key, value in row.items()} for row in records], fmt
 
 
 def _flat(value: Any) -> Any:
@@ -351,3 +357,28 @@ def check(source: str, columns: dict | None = None, fmt: str = "auto", limit: in
     except DataError as error:
         return [str(error)]
     return problems[:limit] + ([f"... and {len(problems) - limit} more"] if len(problems) > limit else [])
+
+
+def survey(source: str, columns: dict | None = None, fmt: str = "auto", accepted: tuple = ()) -> dict:
+    """What the dataset panel shows: rows, raw columns, format and every problem (`accepted`: the formats)."""
+    out: dict = {"rows": 0, "columns": [], "format": None, "problems": []}
+    try:
+        records, name = read_records(source, columns)
+        theirs = {ours: their for their, ours in (columns or {}).items()}
+        out["rows"], out["columns"] = len(records), [theirs.get(key, key) for key in records[0]]
+        out["format"] = detect_format(records, name) if fmt == "auto" else fmt
+    except DataError as error:
+        out["problems"] = [str(error)]
+        return out
+    if accepted and out["format"] not in accepted:
+        out["problems"] = [
+            f"this method needs {' or '.join(accepted)} data, but this is {out['format']} data"
+        ]
+    else:
+        out["problems"] = _problems(records, out["format"], name)
+    return out
+
+
+def required_fields(fmt: str) -> list[str]:
+    """The fields a format must have, by their first name ('query|prompt' -> 'query')."""
+    return [spec.split("|")[0] for spec in _required(fmt)]

@@ -408,17 +408,24 @@ def _lifetime_peak_rss() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
 
 
-def supports_4bit(device: Device) -> tuple[bool, str]:
-    """Can bitsandbytes quantise to 4 bits here (QLoRA)? With the reason and what to do instead."""
-    if device.type == "npu":
-        return False, (
+def four_bit_problem(kind: str) -> str | None:
+    """Why 4-bit QLoRA cannot run on a `kind` device, found without importing torch; None if it may."""
+    if kind == "npu":
+        return (
             "bitsandbytes from PyPI ships no Ascend NPU kernels, so 4-bit QLoRA cannot run on an NPU; "
             "use adapter.type: lora with bf16 (and DeepSpeed ZeRO-3 for a model too big for one NPU)"
         )
-    if device.type not in ("cpu", "cuda"):
-        return False, f"4-bit QLoRA runs on CPU and CUDA only, not {device.type}; use adapter.type: lora"
+    if kind not in ("cpu", "cuda"):
+        return f"4-bit QLoRA runs on CPU and CUDA only, not {kind}; use adapter.type: lora"
     if importlib.util.find_spec("bitsandbytes") is None:
-        return False, "bitsandbytes is not installed; pip install bitsandbytes, or use adapter.type: lora"
+        return "bitsandbytes is not installed; pip install bitsandbytes, or use adapter.type: lora"
+    return None
+
+
+def supports_4bit(device: Device) -> tuple[bool, str]:
+    """Can bitsandbytes quantise to 4 bits here (QLoRA)? With the reason and what to do instead."""
+    if problem := four_bit_problem(device.type):
+        return False, problem
     try:
         bnb = importlib.import_module("bitsandbytes")
     except Exception as error:  # noqa: BLE001  (a broken native library raises all sorts)
@@ -429,8 +436,8 @@ def supports_4bit(device: Device) -> tuple[bool, str]:
 # --- what `workbench doctor` reports (workbench.doctor adds versions and CANN) ------------------------------
 
 
-def diagnose(torch_npu_installed: bool) -> tuple[list[tuple[str, str]], list[str]]:
-    """The device layer's rows and warnings for the doctor: probe, device, precision, backend. Never raises."""
+def diagnose(torch_npu_installed: bool) -> tuple[list[tuple[str, str]], list[str], Device | None]:
+    """The doctor's rows, warnings and the device found (None if torch fails): probe, precision, backend."""
     rows, warnings = [], []
     if torch_npu_installed:
         ok, reason = probe_npu()
@@ -440,7 +447,7 @@ def diagnose(torch_npu_installed: bool) -> tuple[list[tuple[str, str]], list[str
         device, torch_cuda = resolve(), _torch().version.cuda
     except Exception as error:  # noqa: BLE001  (a missing or broken torch is what doctor must report)
         rows.append(("device", f"unknown: torch cannot be used ({type(error).__name__}: {error})"))
-        return rows, [*warnings, f"torch cannot be used: {error}"]
+        return rows, [*warnings, f"torch cannot be used: {error}"], None
     rows += [("device", str(device)), ("precision", device.precision), ("backend", device.dist_backend)]
     rows += [("note", device.note)] if device.note else []
     if torch_npu_installed and torch_cuda:
@@ -448,4 +455,4 @@ def diagnose(torch_npu_installed: bool) -> tuple[list[tuple[str, str]], list[str
             f"torch_npu is installed next to a CUDA build of torch (CUDA {torch_cuda}); "
             "torch_npu needs the CPU build of the same torch version: never install both"
         )
-    return rows, warnings
+    return rows, warnings, device

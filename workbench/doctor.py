@@ -6,6 +6,7 @@ finds comes from `devices.diagnose()`: only workbench.devices names device types
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
 import platform
@@ -22,14 +23,16 @@ PACKAGES = ("torch", "torch_npu", "transformers", "trl", "peft", "accelerate", "
 class Report:
     rows: list[tuple[str, str]] = field(default_factory=list)  # (what, version or finding)
     warnings: list[str] = field(default_factory=list)
+    device: dict | None = None  # what the device layer found (type, count, name, memory_total, precision)
 
 
 def report() -> Report:
     """Versions, the device found, and warnings for combinations known to break. Never raises."""
     found = versions()
-    rows, warnings = devices.diagnose(torch_npu_installed=bool(found["torch_npu"]))
+    rows, warnings, device = devices.diagnose(torch_npu_installed=bool(found["torch_npu"]))
     version_rows = [(name, value or "not installed") for name, value in found.items()]
-    return Report(version_rows + rows, _version_warnings(found) + warnings)
+    found_device = dataclasses.asdict(device) if device else None
+    return Report(version_rows + rows, _version_warnings(found) + warnings, found_device)
 
 
 def versions() -> dict[str, str | None]:

@@ -91,7 +91,8 @@ class Recorder(TrainerCallback):
 
     def record(self, state: Any, logs: dict) -> dict:
         now = time.perf_counter()
-        record = {"step": state.global_step, "epoch": state.epoch, "elapsed_s": round(now - self.started, 3)}
+        record = {"step": state.global_step, "max_steps": state.max_steps, "epoch": state.epoch,
+                  "elapsed_s": round(now - self.started, 3)}  # fmt: skip
         record.update({k: v for k, v in logs.items() if isinstance(v, int | float | str)})
         record.update({name: logs[raw] for raw, name in SHARED.items() if raw in logs and name not in record})
         tokens = logs.get("num_tokens")

@@ -62,6 +62,27 @@ def _resolve(source: str) -> Path | None:
     return None
 
 
+def is_hub(source: str) -> bool:
+    """Does `source` name a hub dataset (not a bundled or local one)? Never goes online."""
+    try:
+        return _resolve(source) is None
+    except DataError:
+        return False
+
+
+def local_path(source: str) -> Path | None:
+    """The file or folder a bundled or local `source` names; None for a hub ID or a missing file."""
+    try:
+        return _resolve(source)
+    except DataError:
+        return None
+
+
+def bundled_sources(split: str = "train") -> list[str]:
+    """The bundled datasets of one split, as data.train / data.eval values."""
+    return sorted(f"bundled:{p.parent.name}/{p.stem}" for p in BUNDLED_DIR.glob(f"*/*_{split}.jsonl"))
+
+
 def _read_path(path: Path, name: str, limit: int | None) -> list[dict]:
     if path.is_dir():
         return _read_disk(path, name)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from workbench import config as config_mod
 
 
@@ -108,6 +110,23 @@ def read_jsonl(path: Path) -> list[dict]:
     return out
 
 
+def read_new(path: Path, offset: int = 0) -> tuple[list[dict], int]:
+    """The complete records appended to a JSONL file since byte `offset`, and the new offset (for tailing)."""
+    if not path.is_file():
+        return [], offset
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        chunk = handle.read()
+    end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next call
+    records = []
+    for line in chunk[:end].decode("utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records, offset + end
+
+
 def metrics(run_dir: str | Path) -> Any:
     """metrics.jsonl as a pandas DataFrame."""
     import pandas as pd
@@ -118,6 +137,57 @@ def metrics(run_dir: str | Path) -> Any:
 def summary(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "summary.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def listing(root: str | Path) -> list[dict]:
+    """One row per run directory under `root`, newest first; folders that are not runs are skipped."""
+    folders = [
+        p for p in Path(root).glob("*") if (p / "events.jsonl").is_file() or (p / "resolved.yaml").is_file()
+    ]
+    rows = [_row(p) for p in folders]
+    return sorted(rows, key=lambda row: row["started_at"], reverse=True)
+
+
+def _row(path: Path) -> dict:
+    s, events = summary(path), read_jsonl(path / "events.jsonl")
+    started = events[0].get("time") if events else None
+    started = started if isinstance(started, int | float) else path.stat().st_mtime
+    setup = {} if "method" in s else _setup(path)  # an unfinished run has no summary yet
+    return {
+        "name": path.name,
+        "path": path,
+        "status": status(path),
+        "method": s.get("method", setup.get("method")),
+        "adapter": s.get("adapter", setup.get("adapter")),
+        "steps": s.get("steps"),
+        "final_loss": s.get("final_loss"),
+        "effect": effect(s),
+        "wall_time_s": s.get("wall_time_s"),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "started_at": started,
+    }
+
+
+def _setup(path: Path) -> dict:
+    try:
+        cfg = yaml.safe_load((path / "resolved.yaml").read_text(encoding="utf-8")) or {}
+        return {"method": cfg["method"]["name"], "adapter": cfg["adapter"]["type"]}
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return {}
+
+
+def effect(s: dict) -> str:
+    """The held-out figures a run moved, as `workbench train` prints them: "exact match 0.0% -> 50.0%"."""
+    from workbench.cli import EFFECTS
+    from workbench.training import FIGURES
+
+    shown = []
+    for key in EFFECTS:
+        before, after = s.get(f"{key}_before"), s.get(f"{key}_after")
+        if before is not None and after is not None:
+            label, fmt = FIGURES[key]
+            shown.append(f"{label} {before:{fmt}} -> {after:{fmt}}")
+    return ", ".join(shown)
 
 
 def _append(path: Path, record: dict) -> None:

@@ -47,10 +47,12 @@ def train(
     resume: bool | None = None,
     echo: bool = True,
     recipe: str | Path | None = None,
+    on_start: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """Run `cfg` (a RunConfig or a recipe path) and return where it went and what it made.
 
     `recipe` says where a RunConfig came from: resuming `runs/x/resolved.yaml` continues run x.
+    `on_start` hears the run directory as soon as it exists (a panel shows and resumes it).
     """
     if not isinstance(cfg, RunConfig):
         recipe, cfg = cfg, config_mod.load(cfg)
@@ -68,6 +70,8 @@ def train(
     run = run or runs.create(cfg)
     checkpoint = runs.latest_checkpoint(run.path) if resume else None
     say(f"run directory: {run.path}")
+    if on_start is not None:
+        on_start(run.path)
     run.event("start", device=str(checked.device), model=checked.start.base, adapters=checked.start.adapters,
               data=cfg.data.train, format=checked.data_format, resume=str(checkpoint))  # fmt: skip
     try:

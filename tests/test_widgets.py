@@ -1,0 +1,359 @@
+"""The Jupyter panels, headless: set values, click buttons, check the config, the run and what is shown."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, tiny
+from widgets import AdapterPanel, DatasetPanel, LossPlot, ModelPanel, RunPanel, Workbench
+from widgets.plots import Throttle
+from widgets.runner import choose_mode
+from workbench import config as config_mod
+from workbench import runs
+
+FAKES = ROOT / "tests" / "fake_torch_npu"
+
+
+class FakeRun:
+    """Stands in for a run: records what it was given, reports logs when told, stops when asked."""
+
+    made: list[FakeRun] = []
+
+    def __init__(self, cfg, callbacks, resume=False, recipe=None):
+        self.cfg, self.calls, self.resume, self.recipe = cfg, callbacks, resume, recipe
+        self.stopped = False
+        FakeRun.made.append(self)
+
+    def start(self):
+        return self
+
+    def stop(self):
+        self.stopped = True
+
+    def join(self, timeout=None):
+        pass
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # saved recipes and uploads land here
+    FakeRun.made = []
+    return Workbench(root=str(tmp_path / "runs"), runner=FakeRun)
+
+
+def test_panels_make_the_config_through_the_strict_override(app):
+    app.model.name.value = "starter"
+    app.adapter.type.value = "dora"
+    app.adapter.fields["adapter.r"].value = 4
+    app.method.name.value = "dpo"
+    app.dataset.source.value = "bundled:reverse/pref_train"
+    app.method.fields["method.beta"].value = "0.2"
+    app.method.fields["train.learning_rate"].value = "5e-4"
+    cfg = app.config()
+    assert (cfg.adapter.type, cfg.adapter.r, cfg.method.name, cfg.method.beta) == ("dora", 4, "dpo", 0.2)
+    assert cfg.train.learning_rate == 5e-4 and cfg.data.eval == "bundled:reverse/pref_eval"
+    assert not app.run.train_button.disabled and app.problems.value == ""
+
+
+def test_train_starts_the_runner_with_the_panels_config_and_shows_progress(app):
+    app.method.fields["train.max_steps"].value = 40
+    app.run.mode.value = "kernel"
+    app.run.train_button.click()
+    (run,) = FakeRun.made
+    assert run.cfg == app.config() and run.resume is False
+    assert app.run.train_button.disabled and not app.run.stop_button.disabled
+    run.calls.on_start(Path("runs/x"))
+    for step in (10, 20):
+        run.calls.on_log(
+            {
+                "step": step,
+                "max_steps": 40,
+                "loss": 2.0 / step,
+                "elapsed_s": step * 0.1,
+                "tokens_per_second": 1234.0,
+                "memory_peak_mb": 321.0,
+            }
+        )
+    assert (app.run.progress.value, app.run.progress.max) == (20, 40)
+    assert "step 20/40" in app.run.status.value and "ETA 0m02s" in app.run.status.value
+    assert "1,234 tok/s" in app.run.status.value
+    assert app.run.plot.image.value[:4] == b"\x89PNG"
+
+
+def test_stop_asks_the_run_to_stop_and_the_panel_shows_stopped(app):
+    app.run.train()
+    (run,) = FakeRun.made
+    run.calls.on_start(Path("runs/x"))
+    app.run.stop_button.click()
+    assert run.stopped and "stopping" in app.run.status.value
+    run.calls.on_end("stopped", None)
+    assert "stopped" in app.run.status.value and not app.run.train_button.disabled
+
+
+def test_a_failed_run_shows_its_message(app):
+    app.run.train()
+    FakeRun.made[0].calls.on_end("failed", "data.train: file not found: nope.jsonl")
+    assert "failed" in app.run.status.value and "file not found: nope.jsonl" in app.run.status.value
+    assert app.run.progress.bar_style == "danger"
+
+
+def test_a_missing_model_path_disables_train_and_says_so_next_to_the_field(app):
+    app.model.path.value = "./no/such/model"
+    assert "model path not found" in app.model.path.note.value
+    assert app.run.train_button.disabled and "Model / Or a path" in app.problems.value
+    app.run.train()
+    assert FakeRun.made == []  # nothing starts while a problem is shown
+    app.model.path.value = ""
+    assert not app.run.train_button.disabled
+
+
+def test_a_dataset_that_fails_validation_is_reported_before_training(app, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"instruction": "hi", "output": ""}) + "\n")
+    app.dataset.source.value = "custom"
+    app.dataset.path.value = str(bad)
+    assert "line 1" in app.dataset.path.note.value and "output" in app.dataset.path.note.value
+    assert app.run.train_button.disabled
+
+
+def test_unknown_columns_get_a_mapping_that_fixes_them(app, tmp_path):
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps({"question": f"q{i}", "reply": f"a{i}"}) + "\n" for i in range(3)))
+    app.dataset.source.value = "custom"
+    app.dataset.path.value = str(path)
+    assert app.run.train_button.disabled and "cannot tell the format" in app.dataset.path.note.value
+    boxes = {box.description: box for box in app.dataset.mapping.children[1:]}
+    boxes["instruction"].value, boxes["output"].value = "question", "reply"
+    assert "alpaca format, 3 rows" in app.dataset.path.note.value
+    assert app.config().data.columns == {"question": "instruction", "reply": "output"}
+
+
+def test_an_upload_is_saved_without_replacing_a_file_and_selected(app, tmp_path):
+    (tmp_path / "uploads").mkdir()
+    (tmp_path / "uploads" / "mine.jsonl").write_text("keep me\n")
+    row = json.dumps({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})
+    content = row.encode() + b"\n"
+    app.dataset.upload.value = (
+        {
+            "name": "mine.jsonl",
+            "type": "",
+            "size": len(content),
+            "last_modified": datetime.datetime.now(datetime.timezone.utc),
+            "content": memoryview(content),
+        },
+    )
+    assert (tmp_path / "uploads" / "mine.jsonl").read_text() == "keep me\n"
+    assert app.config().data.train == "uploads/mine-2.jsonl"
+    assert "messages format, 1 rows" in app.dataset.path.note.value
+
+
+def test_qlora_is_taken_off_on_an_npu_with_the_reason():
+    panel = AdapterPanel()
+    panel.set_device("npu")
+    assert "qlora" not in panel.type.control.options and "no Ascend NPU kernels" in panel.unavailable.value
+    panel.set_device("cpu")
+    panel.type.value = "qlora"
+    panel.set_device("npu")
+    assert "qlora" in panel.type.control.options and panel.problems()  # kept while chosen, with its error
+
+
+def test_the_method_panel_checks_the_data_format_and_method_settings(app):
+    app.method.name.value = "dpo"
+    assert "needs preference data" in app.dataset.source.note.value
+    assert "try bundled:reverse/pref_train" in app.dataset.source.note.value
+    app.method.name.value = "grpo"
+    app.dataset.source.value = "bundled:reverse/prompts_train"
+    assert "GRPO needs at least one reward" in app.problems.value
+    app.method.fields["method.rewards"].value = "exact_match: 1, nope: 2"
+    assert "nope" in app.method.fields["method.rewards"].note.value
+    app.method.fields["method.rewards"].value = "exact_match: 1, similarity: 0.5"
+    assert app.config().method.rewards == {"exact_match": 1.0, "similarity": 0.5}
+    app.method.fields["train.learning_rate"].value = "fast"
+    assert "'fast' is not a number" in " ".join(app.run.problems) and app.run.train_button.disabled
+
+
+def test_a_recipe_round_trips_through_the_panels(app, tmp_path):
+    app.load(ROOT / "recipes" / "dpo_lora_starter.yaml")
+    loaded = config_mod.load(ROOT / "recipes" / "dpo_lora_starter.yaml")
+    assert app.config() == config_mod.override(loaded, {"output.root": str(tmp_path / "runs")})
+    app.adapter.fields["adapter.r"].value = 2
+    saved = app.save(tmp_path / "mine.yaml")
+    assert config_mod.load(saved).adapter.r == 2
+    assert (
+        app.save(tmp_path / "mine.yaml") is None and "exists" in app.recipe_note.value
+    )  # no silent overwrite
+    again = Workbench(recipe=saved, root=str(tmp_path / "runs"))
+    assert again.config() == app.config()
+
+
+def test_a_recipe_with_errors_is_shown_and_changes_nothing(app, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  learnin_rate: 1\n")
+    before = app.config()
+    app.load(bad)
+    assert "learnin_rate" in app.recipe_note.value and app.config() == before
+
+
+def test_auto_mode_runs_npu_and_long_runs_in_a_subprocess(tiny_cfg):
+    assert choose_mode(tiny_cfg, "cpu")[0] == "kernel"
+    assert choose_mode(tiny_cfg, "npu")[0] == "subprocess"
+    assert choose_mode(config_mod.override(tiny_cfg, {"train.max_steps": -1}), "cpu")[0] == "subprocess"
+
+
+def test_device_detection_runs_in_a_child_and_feeds_the_other_panels(app, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(FAKES), str(ROOT)]))  # the fake Ascend NPU
+    app.device.detect(wait=True)
+    assert app.device.detected["type"] == "npu" and "Ascend" in app.device.found.value
+    assert "qlora" not in app.adapter.type.control.options
+    assert "npu has" in app.model.info.value  # the memory estimate now knows the device
+    # The app opens without torch in the kernel: detection ran in a child process.
+    out = subprocess.run(
+        [sys.executable, "-c", "import widgets, sys; w = widgets.Workbench(); print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+def test_the_throttle_keeps_drawing_under_its_budget():
+    throttle = Throttle(budget=0.02, min_interval=0.5)
+    assert throttle.due(0.0)
+    throttle.record(0.0, 0.1)  # a 100 ms draw: the next one may come 5 s later
+    assert not throttle.due(4.0) and throttle.due(5.2)
+
+
+def test_loss_plot_reads_a_run_and_draws_the_methods_own_curves(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    records = [
+        {"step": s, "loss": 1 / s, "learning_rate": 1e-3, "reward_mean": s / 10, "kl": 0.01 * s}
+        for s in range(1, 6)
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    plot = LossPlot(run)
+    assert plot.image.value[:4] == b"\x89PNG"
+    assert set(plot.points) == {"loss", "learning_rate", "reward_mean", "kl"}
+
+
+def test_model_and_dataset_panels_work_alone(tmp_path):
+    model = ModelPanel()
+    model.name.value = "qwen2.5-7b-instruct"
+    assert "workbench download qwen2.5-7b-instruct" in model.info.value and "7.6 B" in model.info.value
+    assert not model.download_button.disabled
+    data = DatasetPanel()
+    assert "messages format, 4,000 rows" in data.source.note.value and "<table>" in data.table.value
+
+
+# --- real runs ---------------------------------------------------------------------------------------------
+
+
+def test_a_run_from_the_panel_in_the_kernel_finishes_and_can_be_repeated_from_the_cli(tmp_path):
+    cfg = tiny(tmp_path)
+    panel = RunPanel(cfg)
+    panel.mode.value = "kernel"
+    panel.train()
+    assert panel.wait(600) == "finished", panel.status.value
+    assert panel.handle.result.model is not None  # the model stays in the kernel
+    resolved = panel.run_dir / "resolved.yaml"
+    assert config_mod.load(resolved) == cfg
+    assert "held-out exact match" in panel.summary.value and panel.progress.value == 6
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench", "train", str(resolved)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    again = Path(done.stdout.strip().splitlines()[-1].removeprefix("run directory: "))
+    assert again != panel.run_dir and config_mod.load(again / "resolved.yaml") == cfg
+
+
+def test_stop_in_the_kernel_saves_a_checkpoint_and_resume_finishes(tmp_path):
+    cfg = tiny(tmp_path, "train.max_steps=30", "train.save_steps=1000", "train.logging_steps=1")
+    panel = RunPanel(cfg)
+    panel.mode.value = "kernel"
+    first_log = threading.Event()
+    panel.plot.add = lambda record, add=panel.plot.add: (add(record), first_log.set())
+    panel.train()
+    assert first_log.wait(300)
+    panel.stop_button.click()
+    assert panel.wait(300) == "stopped", panel.status.value
+    assert runs.latest_checkpoint(panel.run_dir) is not None and not panel.resume_button.disabled
+    assert runs.status(panel.run_dir) == "stopped" and panel.progress.value < 30
+    stopped_dir = panel.run_dir
+    panel.resume_button.click()
+    assert panel.wait(300) == "finished", panel.status.value
+    assert panel.run_dir == stopped_dir and runs.summary(stopped_dir)["steps"] == 30
+
+
+def test_a_subprocess_run_is_followed_and_stopped_by_signal(tmp_path):
+    cfg = tiny(tmp_path, "train.max_steps=400", "train.save_steps=1000", "train.logging_steps=1")
+    panel = RunPanel(cfg)
+    panel.mode.value = "subprocess"
+    first_log = threading.Event()
+    panel.plot.add = lambda record, add=panel.plot.add: (add(record), first_log.set())
+    panel.train()
+    assert first_log.wait(300), panel.status.value
+    panel.stop()
+    assert panel.wait(300) == "stopped", panel.status.value
+    assert runs.status(panel.run_dir) == "stopped" and runs.latest_checkpoint(panel.run_dir) is not None
+    assert panel.progress.value >= 1 and not list(Path(cfg.output.root).glob(".panel-*.yaml"))
+
+
+def test_a_run_that_fails_shows_the_error_in_the_panel(tmp_path):
+    cfg = tiny(tmp_path, "data.train=nope.jsonl")
+    panel = RunPanel(cfg)
+    panel.mode.value = "kernel"
+    panel.train()
+    assert panel.wait(300) == "failed"
+    assert "file not found: nope.jsonl" in panel.status.value
+
+
+def test_redrawing_a_long_run_does_not_grow_memory():
+    import gc
+    import tracemalloc
+
+    plot = LossPlot()
+    for step in range(1, 51):
+        plot._keep({"step": step, "loss": 1 / step, "learning_rate": 1e-3})
+    tracemalloc.start()
+    for _ in range(5):  # the first draws load fonts and fill matplotlib's caches
+        plot.draw()
+    gc.collect()
+    warm = tracemalloc.take_snapshot()
+    for _ in range(10):
+        plot.draw()
+    gc.collect()
+    # Only what drawing allocates counts: other tests' threads may still be tidying up in this process.
+    drawing = [tracemalloc.Filter(True, "*matplotlib*"), tracemalloc.Filter(True, "*widgets*")]
+    grown = (
+        tracemalloc.take_snapshot().filter_traces(drawing).compare_to(warm.filter_traces(drawing), "filename")
+    )
+    tracemalloc.stop()
+    assert sum(stat.size_diff for stat in grown) < 100_000  # bytes over 10 draws: one Figure is reused
+
+
+def test_loss_plot_follows_a_run_until_it_ends(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "events.jsonl").write_text(json.dumps({"event": "start"}) + "\n")
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 2.0}) + "\n")
+    plot = LossPlot(run, follow=True)
+    with (run / "metrics.jsonl").open("a") as metrics, (run / "events.jsonl").open("a") as events:
+        metrics.write(json.dumps({"step": 2, "loss": 1.0}) + "\n")
+        events.write(json.dumps({"event": "finish", "reason": "finished"}) + "\n")
+    deadline = time.monotonic() + 30
+    while len(plot.points.get("loss", [])) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert plot.points["loss"] == [(1, 2.0), (2, 1.0)] and plot.image.value[:4] == b"\x89PNG"

@@ -1,0 +1,135 @@
+"""The model panel: pick from the catalogue or the starter, or type a path / hub ID; see what it is."""
+
+from __future__ import annotations
+
+import html
+import threading
+
+import ipywidgets as w
+
+from widgets.form import DEFAULTS, Field, Panel
+from workbench import models
+from workbench.config import ModelConfig
+
+ALL = "all families"
+
+
+class ModelPanel(Panel):
+    title = "Model"
+
+    def __init__(self, cfg=None):
+        self.family = Field(w.Dropdown(options=[ALL, *models.families()]), "Family")
+        self.name = Field(
+            w.Dropdown(options=_choices(ALL)),
+            "Model",
+            key="model.name_or_path",
+            tip="the bundled starter works offline; catalogue models need `workbench download`",
+        )
+        self.name.control.add_class("wb-model-name")
+        self.path = Field(w.Text(placeholder="a local folder or a hub ID (owner/name)"), "Or a path / hub ID")
+        self.hub = Field(w.Dropdown(options=["huggingface", "modelscope"]), "Hub", key="model.hub")
+        self.info = w.HTML()
+        self.download_button = w.Button(description="Download", icon="download", disabled=True)
+        self.download_button.on_click(lambda _: self.download())
+        # Sizing needs the adapter, precision and device memory, which the app passes in as they change.
+        self.context = {"adapter": "lora", "precision": "bf16", "memory_gb": None, "device": "unknown"}
+        super().__init__([self.family, self.name, self.path, self.hub], [self.info, self.download_button])
+        self.family.control.observe(self._filter, names="value")
+        self.show_config(cfg or DEFAULTS)
+
+    def chosen(self) -> str:
+        return self.path.value.strip() or self.name.value
+
+    def overrides(self) -> dict:
+        return {"model.name_or_path": self.chosen(), "model.hub": self.hub.value}
+
+    def show_config(self, cfg) -> None:
+        name = cfg.model.name_or_path
+        in_catalogue = models.lookup(name) is not None
+        self.family.value = ALL
+        self.name.value = models.lookup(name).name if in_catalogue else "starter"
+        self.path.value = "" if in_catalogue else name
+        self.hub.value = cfg.model.hub
+        self._changed()
+
+    def set_context(self, **context) -> None:
+        self.context.update(context)
+        self.validate()
+
+    def _filter(self, change) -> None:
+        current = self.name.value
+        self.name.control.options = _choices(change["new"])
+        if current in self.name.control.options:
+            self.name.value = current
+
+    def validate(self) -> None:
+        name = self.chosen()
+        cfg = ModelConfig(name_or_path=name, hub=self.hub.value)
+        error = None
+        if name.lower() != "starter":
+            try:
+                models.resolve(cfg)
+            except models.ModelError as problem:
+                error = str(problem)
+        typed, other = (self.path, self.name) if self.path.value.strip() else (self.name, self.path)
+        typed.show(error=error)
+        other.show()
+        facts = models.describe(cfg)
+        self.download_button.disabled = facts["cached"] or facts["repo_id"] is None
+        self.info.value = _facts_html(facts, self.context)
+
+    def download(self) -> None:
+        """Fetch the chosen model in the background (needs the network); the panel says how it went."""
+        self.download_button.disabled = True
+        self.info.value += "<p>downloading…</p>"
+        threading.Thread(target=self._download, args=(self.chosen(), self.hub.value), daemon=True).start()
+
+    def _download(self, name: str, hub: str) -> None:
+        from workbench import hub as hub_mod
+
+        try:
+            path = hub_mod.download(name, hub=hub)
+            self.validate()
+            self.info.value += f"<p>downloaded to {html.escape(path)}</p>"
+        except Exception as error:  # noqa: BLE001  (the panel shows any failure; the kernel lives on)
+            self.name.show(error=f"download failed: {error}")
+            self.download_button.disabled = False
+
+
+def _choices(family: str) -> list[tuple[str, str]]:
+    names = [n for fam, group in models.families().items() if family in (ALL, fam) for n in group]
+    return [(_label(n), n) for n in names]
+
+
+def _label(name: str) -> str:
+    spec = models.lookup(name)
+    return name if name == "starter" else f"{name} ({spec.params_b:g}B)"
+
+
+def _facts_html(facts: dict, context: dict) -> str:
+    rows = {
+        "architecture": facts["architecture"],
+        "parameters": f"{facts['params_b']:g} B" if facts["params_b"] else "unknown",
+        "chat template": facts["chat_template"] or "none (set one before training)",
+        "on this machine": "yes" if facts["cached"] else f"no: `workbench download {facts['name']}`",
+        "hub ID": facts["repo_id"] or "-",
+    }
+    if facts["needs_remote_code"]:
+        rows["remote code"] = "needs model.trust_remote_code: true (runs the repo's Python)"
+    rows["memory to train"] = _fit(facts["params_b"], context)
+    cells = "".join(f"<tr><td><b>{k}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
+    return f'<table style="margin-left:174px">{cells}</table>'
+
+
+def _fit(params_b: float | None, context: dict) -> str:
+    """A rough estimate (weights + gradients + optimizer state, +20%) against the device's memory."""
+    if not params_b:
+        return "unknown (parameter count not known)"
+    precision = context["precision"] if context["precision"] in models.WEIGHT_BYTES else "bf16"
+    need = models.estimate_memory_gb(params_b, context["adapter"], precision)
+    memory = context["memory_gb"]
+    if memory is None:
+        return f"~{need:g} GB with {context['adapter']} (device memory unknown: detect it on the Device tab)"
+    verdict = "fits" if need <= memory else "does NOT fit: try qlora/lora, a smaller model, or more devices"
+    device = context["device"]
+    return f"~{need:g} GB with {context['adapter']}, {precision}; {device} has {memory:g} GB: {verdict}"

@@ -1,0 +1,160 @@
+"""Training curves drawn with matplotlib into an Image widget.
+
+The picture is the widget's value (PNG bytes), so it survives a browser reload and updates without
+flicker. Redraws are throttled so that drawing costs at most `budget` (2%) of the time it covers: a
+draw that took 80 ms allows the next one 4 s later. One Figure is reused; nothing grows per update
+except the points themselves.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from pathlib import Path
+
+import ipywidgets as w
+
+from workbench import runs
+
+# What is drawn when a run logs it: key -> axis title. Loss and learning rate first, then the method's own.
+CURVES = {
+    "loss": "loss",
+    "learning_rate": "learning rate",
+    "reward_mean": "reward",
+    "margin": "reward margin",
+    "preference_accuracy": "preference accuracy",
+    "kl": "KL to the reference",
+    "reward_chosen": "reward chosen / rejected",
+    "completion_length": "completion length",
+}
+PAIRED = {"reward_chosen": "reward_rejected"}  # drawn on the same axis
+MAX_AXES = 4
+
+
+class Throttle:
+    """Allows a redraw once the last one's cost is at most `budget` of the time since it."""
+
+    def __init__(self, budget: float = 0.02, min_interval: float = 0.5):
+        self.budget, self.min_interval = budget, min_interval
+        self.last, self.cost, self.spent = -float("inf"), 0.0, 0.0
+
+    def due(self, now: float) -> bool:
+        return now - self.last >= max(self.min_interval, self.cost / self.budget)
+
+    def record(self, started: float, finished: float) -> None:
+        self.last, self.cost = finished, finished - started
+        self.spent += self.cost
+
+
+class LossPlot(w.VBox):
+    """Curves of one run: `add(record)` per log, `LossPlot(run_dir)` to read one, `follow=True` to watch it
+    (a run started from the CLI or another kernel) until it ends."""
+
+    def __init__(self, run_dir: str | Path | None = None, budget: float = 0.02, follow: bool = False):
+        # Hidden until there is a picture: an empty Image shows a broken-image icon.
+        self.image = w.Image(format="png", layout=w.Layout(max_width="100%", display="none"))
+        self.image.add_class("wb-plot")
+        self.points: dict[str, list[tuple[float, float]]] = {}
+        self.throttle = Throttle(budget)
+        self._figure = None
+        super().__init__([self.image])
+        if run_dir is not None and follow:
+            threading.Thread(target=self._follow, args=(Path(run_dir),), daemon=True).start()
+        elif run_dir is not None:
+            self.load(run_dir)
+
+    def clear(self) -> None:
+        self.points = {}
+        self.image.value = b""
+        self.image.layout.display = "none"
+
+    def load(self, run_dir: str | Path) -> None:
+        """Show a run's metrics.jsonl as it is on disk now."""
+        self.clear()
+        for record in runs.read_jsonl(Path(run_dir) / "metrics.jsonl"):
+            self._keep(record)
+        self.draw()
+
+    def _follow(self, run_dir: Path, every: float = 1.0) -> None:
+        offset = 0
+        while True:
+            ended = runs.status(run_dir) not in ("running", "unknown")
+            records, offset = runs.read_new(run_dir / "metrics.jsonl", offset)
+            for record in records:
+                self.add(record)
+            if ended:
+                self.draw()
+                return
+            time.sleep(every)
+
+    def add(self, record: dict) -> None:
+        """One log record; redraws when the throttle allows."""
+        self._keep(record)
+        if self.throttle.due(time.perf_counter()):
+            self.draw()
+
+    def _keep(self, record: dict) -> None:
+        step = record.get("step")
+        for key in (*CURVES, *PAIRED.values()):
+            if isinstance(record.get(key), int | float) and step is not None:
+                self.points.setdefault(key, []).append((step, float(record[key])))
+
+    def draw(self) -> None:
+        started = time.perf_counter()
+        if any(key in self.points for key in CURVES):
+            self.image.value = self.png()
+            self.image.layout.display = None
+        self.throttle.record(started, time.perf_counter())
+
+    def png(self) -> bytes:
+        keys = [key for key in CURVES if key in self.points][:MAX_AXES]
+        figure = self._reset_figure(len(keys))
+        for axis, key in zip(figure.axes, keys, strict=True):
+            _curve(axis, self.points[key], key)
+            if key in PAIRED and PAIRED[key] in self.points:
+                _curve(axis, self.points[PAIRED[key]], PAIRED[key])
+                axis.legend(fontsize=7)
+            axis.set_title(CURVES[key], fontsize=9)
+        return _to_png(figure)
+
+    def _reset_figure(self, n: int):
+        from matplotlib.figure import Figure
+
+        if self._figure is None:
+            self._figure = Figure()
+        self._figure.clear()
+        self._figure.set_size_inches(3.0 * max(n, 1), 2.4)
+        self._figure.subplots(1, n, squeeze=False)
+        # Fixed margins: a constrained layout would double the cost of every draw.
+        self._figure.subplots_adjust(left=0.25 / max(n, 1), right=0.98, bottom=0.2, top=0.88, wspace=0.35)
+        return self._figure
+
+
+def _curve(axis, points: list[tuple[float, float]], label: str) -> None:
+    steps, values = zip(*points, strict=True)
+    axis.plot(steps, values, marker="." if len(points) < 20 else None, label=label.replace("_", " "))
+    axis.set_xlabel("step", fontsize=8)
+    axis.tick_params(labelsize=7)
+    axis.grid(alpha=0.3)
+
+
+def _to_png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
+
+
+def overlay(curves: dict[str, list[dict]], metric: str) -> bytes:
+    """One plot of `metric` for several runs (label -> metric records), e.g. DPO vs SimPO vs ORPO."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.0, 3.2), layout="constrained")  # drawn once: the better layout is worth it
+    axis = figure.subplots()
+    for label, records in curves.items():
+        points = [(r["step"], r[metric]) for r in records if isinstance(r.get(metric), int | float)]
+        if points:
+            _curve(axis, points, label)
+    axis.set_title(CURVES.get(metric, metric.replace("_", " ")), fontsize=9)
+    axis.legend(fontsize=7)
+    return _to_png(figure)

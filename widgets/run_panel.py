@@ -1,0 +1,206 @@
+"""The run panel: Train, Stop, Resume; progress with ETA, speed and memory; live curves; the final summary."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Callable
+from pathlib import Path
+
+import ipywidgets as w
+
+from widgets.form import note_html
+from widgets.plots import LossPlot
+from widgets.runner import Callbacks, KernelRun, SubprocessRun, choose_mode
+from workbench import config as config_mod
+from workbench import runs
+from workbench.training import FIGURES
+
+RUNNERS = {"kernel": KernelRun, "subprocess": SubprocessRun}
+MODES = [("auto", "auto"), ("in this kernel", "kernel"), ("in a subprocess", "subprocess")]
+
+
+class RunPanel(w.VBox):
+    """Runs `cfg` (or what `config()` returns: the app's panels) and shows it live."""
+
+    def __init__(
+        self,
+        cfg=None,
+        config: Callable | None = None,
+        runner: Callable | None = None,
+        device_kind: Callable[[], str] = lambda: "cpu",
+    ):
+        self.config = config or (lambda: cfg)
+        self.runner, self.device_kind = runner, device_kind
+        self.mode = w.Dropdown(options=MODES, description="Run", style={"description_width": "40px"})
+        self.train_button = _button("Train", "play", "success", "wb-train", lambda _: self.train())
+        self.stop_button = _button("Stop", "stop", "danger", "wb-stop", lambda _: self.stop())
+        self.resume_button = _button(
+            "Resume", "step-forward", "", "wb-resume", lambda _: self.train(resume=True)
+        )
+        self.progress = w.IntProgress(min=0, max=1, layout=w.Layout(width="560px"))
+        self.progress.add_class("wb-progress")
+        self.status = w.HTML("ready")
+        self.status.add_class("wb-status")
+        self.plot = LossPlot()
+        self.summary = w.HTML()
+        self.handle, self.run_dir, self.state, self.problems = None, None, "ready", []
+        self.ended: list[Callable[[str], None]] = []  # told the final state (the app refreshes Runs and Chat)
+        self._first: tuple[int, float] | None = None  # (step, elapsed) of the first log, for the ETA
+        buttons = w.HBox([self.mode, self.train_button, self.stop_button, self.resume_button])
+        super().__init__([buttons, self.progress, self.status, self.plot, self.summary])
+        self._buttons()
+
+    # --- actions (buttons call these; so can code) -----------------------------------------------------
+
+    def train(self, resume: bool = False) -> None:
+        """Start a run (or resume the last one) with the current config."""
+        if self.running or self.problems:
+            return
+        try:
+            cfg, recipe = self._config(resume)
+        except config_mod.ConfigError as error:
+            self._end("failed", str(error))
+            return
+        mode = self.mode.value
+        why = ""
+        if mode == "auto":
+            mode, why = choose_mode(cfg, self.device_kind())
+        self.state, self._first = "starting", None
+        self.plot.clear()
+        self.summary.value = ""
+        self.progress.value, self.progress.bar_style = 0, ""
+        self.status.value = f"starting {mode} run{f' ({why})' if why else ''}…"
+        calls = Callbacks(self._started, self._logged, self._end)
+        make = self.runner or RUNNERS[mode]
+        self.handle = make(cfg, calls, resume=resume, recipe=recipe)
+        self._buttons()
+        self.handle.start()
+
+    def stop(self) -> None:
+        """Ask the run to stop after this step; it saves a checkpoint first, so Resume continues it."""
+        if self.running:
+            self.state = "stopping"
+            self.status.value = "stopping after this step (saving a checkpoint)…"
+            self.handle.stop()
+            self._buttons()
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the run ends (for notebooks run unattended); returns its state."""
+        if self.handle is not None:
+            self.handle.join(timeout)
+        return self.state
+
+    def block(self, problems: list[str]) -> None:
+        """Disable Train while the settings have problems (the app passes them in)."""
+        self.problems = problems
+        self._buttons()
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("starting", "running", "stopping")
+
+    # --- what the runner reports -----------------------------------------------------------------------
+
+    def _started(self, run_dir: Path) -> None:
+        self.run_dir, self.state = Path(run_dir), "running"
+        self.status.value = f"running: {html.escape(str(run_dir))}"
+
+    def _logged(self, record: dict) -> None:
+        step, total = record.get("step", 0), record.get("max_steps") or self.progress.max
+        self.progress.max, self.progress.value = max(total, 1), min(step, total)
+        if self.state == "running":
+            self.status.value = self._progress_text(record, step, total)
+        self.plot.add(record)
+
+    def _end(self, status: str, message: str | None) -> None:
+        self.state = status
+        self.plot.draw()
+        self.progress.bar_style = {"finished": "success", "stopped": "warning"}.get(status, "danger")
+        where = f" {html.escape(str(self.run_dir))}" if self.run_dir else ""
+        if status == "failed":
+            self.status.value = f"<b>failed</b>{where}" + note_html(
+                message or "unknown error", "#b00020", False
+            )
+        else:
+            resumable = " (Resume continues from its checkpoint)" if status == "stopped" else ""
+            self.status.value = f"<b>{status}</b>{where}{resumable}"
+        self.summary.value = _summary_html(runs.summary(self.run_dir)) if self.run_dir else ""
+        self._buttons()
+        for callback in self.ended:
+            callback(status)
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _config(self, resume: bool):
+        if resume and self.run_dir is not None:  # the stopped run's own config, so it continues exactly
+            recipe = self.run_dir / "resolved.yaml"
+            return config_mod.load(recipe), recipe
+        return self.config(), None
+
+    def _progress_text(self, record: dict, step: int, total: int) -> str:
+        parts = [f"step {step}/{total}"]
+        elapsed = record.get("elapsed_s")
+        if self._first is None and elapsed is not None:
+            self._first = (step, elapsed)
+        elif elapsed is not None and step > self._first[0]:
+            per_step = (elapsed - self._first[1]) / (step - self._first[0])
+            parts.append(f"ETA {_duration(per_step * max(total - step, 0))}")
+        for key, fmt in (
+            ("loss", "loss {:.4f}"),
+            ("tokens_per_second", "{:,.0f} tok/s"),
+            ("memory_peak_mb", "peak memory {:,.0f} MB"),
+        ):
+            if isinstance(record.get(key), int | float):
+                parts.append(fmt.format(record[key]))
+        return " · ".join(parts)
+
+    def _buttons(self) -> None:
+        self.train_button.disabled = self.running or bool(self.problems)
+        self.stop_button.disabled = self.state not in ("starting", "running")
+        resumable = self.run_dir is not None and runs.latest_checkpoint(self.run_dir) is not None
+        self.resume_button.disabled = self.running or self.state not in ("stopped", "failed") or not resumable
+
+    def report(self):
+        """A static view of the result (summary and curves) for the saved notebook: display() it."""
+        from IPython.display import HTML
+
+        picture = base64.b64encode(self.plot.image.value).decode() if self.plot.image.value else ""
+        image = f'<img src="data:image/png;base64,{picture}"/>' if picture else ""
+        return HTML(f"<p><b>{self.state}</b> {html.escape(str(self.run_dir))}</p>{self.summary.value}{image}")
+
+
+def _button(label: str, icon: str, style: str, css: str, click: Callable) -> w.Button:
+    button = w.Button(description=label, icon=icon, button_style=style)
+    button.add_class(css)
+    button.on_click(click)
+    return button
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+
+
+def _summary_html(summary: dict) -> str:
+    """The figures a user looks at first: speed, memory, and each held-out effect before -> after."""
+    if not summary:
+        return ""
+    rows = {
+        "steps": summary.get("steps"),
+        "wall time": _number(summary.get("wall_time_s"), "{:,.1f} s"),
+        "tokens/s": _number(summary.get("tokens_per_second"), "{:,.0f}"),
+        "peak memory": _number(summary.get("peak_memory_mb"), "{:,.0f} MB"),
+        "final loss": _number(summary.get("final_loss"), "{:.4f}"),
+        "device": summary.get("device"),
+    }
+    for key, (label, fmt) in FIGURES.items():
+        before, after = summary.get(f"{key}_before"), summary.get(f"{key}_after")
+        if before is not None and after is not None:
+            rows[f"held-out {label}"] = f"{before:{fmt}} → {after:{fmt}}"
+    cells = "".join(f"<tr><td><b>{k}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
+    return f"<table>{cells}</table>"
+
+
+def _number(value, fmt: str) -> str:
+    return fmt.format(value) if isinstance(value, int | float) else "-"

@@ -120,7 +120,7 @@ def test_workbench_notebook_trains_from_the_panels_and_keeps_the_result(app_nb):
     assert "finished" in status["value"] and str(run) in status["value"]
     (progress,) = widget_states(nb, "wb-progress")
     assert progress["value"] == progress["max"] == 20
-    assert any("held-out exact match" in html and "<img" in html for html in outputs(nb, "text/html"))
+    assert any("exact match" in html and "<img" in html for html in outputs(nb, "text/html"))
 
 
 # --- 01_sft_lora ---------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, tiny
 
-from tests.conftest import ROOT, tiny
 from widgets import AdapterPanel, DatasetPanel, LossPlot, ModelPanel, RunPanel, Workbench
 from widgets.plots import Throttle
 from widgets.runner import choose_mode
@@ -47,7 +47,7 @@ class FakeRun:
 def app(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # saved recipes and uploads land here
     FakeRun.made = []
-    return Workbench(root=str(tmp_path / "runs"), runner=FakeRun)
+    return Workbench(root=str(tmp_path / "runs"), runner=FakeRun, detect_device=False)
 
 
 def test_panels_make_the_config_through_the_strict_override(app):
@@ -104,6 +104,60 @@ def test_a_failed_run_shows_its_message(app):
     FakeRun.made[0].calls.on_end("failed", "data.train: file not found: nope.jsonl")
     assert "failed" in app.run.status.value and "file not found: nope.jsonl" in app.run.status.value
     assert app.run.progress.bar_style == "danger"
+
+
+def test_a_second_click_while_starting_starts_nothing(app):
+    app.run.train_button.click()
+    app.run.train_button.click()
+    assert len(FakeRun.made) == 1
+
+
+def test_stop_before_the_run_directory_exists_is_kept(app):
+    app.run.train()
+    (run,) = FakeRun.made
+    app.run.stop()
+    run.calls.on_start(Path("runs/x"))
+    assert run.stopped and app.run.state == "stopping" and app.run.stop_button.disabled
+
+
+def test_a_runner_that_cannot_start_shows_why_and_frees_train(app):
+    def broken(*args, **kwargs):
+        raise OSError("no space left on device")
+
+    app.run.runner = broken
+    app.run.train()
+    assert "no space left on device" in app.run.status.value and not app.run.train_button.disabled
+
+
+def test_a_new_run_that_fails_does_not_offer_to_resume_the_previous_one(app, tmp_path):
+    app.run.train()
+    stopped = tmp_path / "runs" / "x"
+    (stopped / "checkpoints" / "checkpoint-3").mkdir(parents=True)
+    (stopped / "checkpoints" / "checkpoint-3" / "trainer_state.json").write_text("{}")
+    FakeRun.made[0].calls.on_start(stopped)
+    FakeRun.made[0].calls.on_end("stopped", None)
+    assert not app.run.resume_button.disabled
+    app.run.train()
+    FakeRun.made[1].calls.on_end("failed", "data.train: file not found")
+    assert (
+        app.run.run_dir is None
+        and app.run.resume_button.disabled
+        and str(stopped) not in app.run.status.value
+    )
+
+
+def test_switching_method_drops_the_hidden_fields_errors(app):
+    app.method.name.value = "ppo"
+    assert "PPO needs a reward model" in " ".join(app.run.problems)
+    app.method.fields["method.beta"].value = "high"
+    app.method.name.value = "sft"
+    assert app.run.problems == [] and not app.run.train_button.disabled
+
+
+def test_auto_mode_finds_an_npu_first_and_runs_in_a_subprocess(app, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(FAKES), str(ROOT)]))  # the fake Ascend NPU
+    app.run.train()
+    assert app.device.detected["type"] == "npu" and "starting subprocess run (NPU" in app.run.status.value
 
 
 def test_a_missing_model_path_disables_train_and_says_so_next_to_the_field(app):
@@ -191,8 +245,31 @@ def test_a_recipe_round_trips_through_the_panels(app, tmp_path):
     assert (
         app.save(tmp_path / "mine.yaml") is None and "exists" in app.recipe_note.value
     )  # no silent overwrite
-    again = Workbench(recipe=saved, root=str(tmp_path / "runs"))
+    again = Workbench(recipe=saved, root=str(tmp_path / "runs"), detect_device=False)
     assert again.config() == app.config()
+
+
+def test_every_shipped_recipe_round_trips_loaded_one_after_another(app, tmp_path):
+    for recipe in sorted((ROOT / "recipes").glob("*.yaml")):
+        app.load(recipe)
+        expected = config_mod.override(config_mod.load(recipe), {"output.root": str(tmp_path / "runs")})
+        assert app.config() == expected, recipe.name
+
+
+def test_unusual_values_round_trip(app, tmp_path):
+    (tmp_path / "mine.py").write_text("def score(completions, **kw):\n    return [0.0] * len(completions)\n")
+    cfg = config_mod.override(
+        config_mod.RunConfig(),
+        {"adapter.target_modules": ["q_proj", "v_proj"], "adapter.r": 2048, "method.name": "grpo",
+         "method.rewards": {"exact_match": 1.0, "mine.py:score": 0.25}, "method.allow_reward_code": True,
+         "data.train": "bundled:reverse/prompts_train", "data.columns": {"prompt": "prompt"},
+         "data.max_samples": 7, "train.learning_rate": 1.2345678e-5, "model.from_run": None,
+         "output.root": str(tmp_path / "runs")},
+    )  # fmt: skip
+    recipe = tmp_path / "unusual.yaml"
+    config_mod.save(cfg, recipe)
+    app.load(recipe)
+    assert app.config() == cfg and not app.run.problems
 
 
 def test_a_recipe_with_errors_is_shown_and_changes_nothing(app, tmp_path):
@@ -266,7 +343,8 @@ def test_a_run_from_the_panel_in_the_kernel_finishes_and_can_be_repeated_from_th
     assert panel.handle.result.model is not None  # the model stays in the kernel
     resolved = panel.run_dir / "resolved.yaml"
     assert config_mod.load(resolved) == cfg
-    assert "held-out exact match" in panel.summary.value and panel.progress.value == 6
+    assert "held-out effect" in panel.summary.value and "exact match" in panel.summary.value
+    assert panel.progress.value == 6
     done = subprocess.run(
         [sys.executable, "-m", "workbench", "train", str(resolved)],
         capture_output=True,
@@ -311,13 +389,15 @@ def test_a_subprocess_run_is_followed_and_stopped_by_signal(tmp_path):
     assert panel.progress.value >= 1 and not list(Path(cfg.output.root).glob(".panel-*.yaml"))
 
 
-def test_a_run_that_fails_shows_the_error_in_the_panel(tmp_path):
+@pytest.mark.parametrize("mode", ["kernel", "subprocess"])
+def test_a_run_that_fails_shows_the_error_in_the_panel(tmp_path, mode):
     cfg = tiny(tmp_path, "data.train=nope.jsonl")
     panel = RunPanel(cfg)
-    panel.mode.value = "kernel"
+    panel.mode.value = mode
     panel.train()
     assert panel.wait(300) == "failed"
-    assert "file not found: nope.jsonl" in panel.status.value
+    assert "file not found: nope.jsonl" in panel.status.value and "Traceback" not in panel.status.value
+    assert list(Path(cfg.output.root).glob(".panel-*")) == []  # the temporary recipe and log are gone
 
 
 def test_redrawing_a_long_run_does_not_grow_memory():
@@ -350,10 +430,18 @@ def test_loss_plot_follows_a_run_until_it_ends(tmp_path):
     (run / "events.jsonl").write_text(json.dumps({"event": "start"}) + "\n")
     (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 2.0}) + "\n")
     plot = LossPlot(run, follow=True)
-    with (run / "metrics.jsonl").open("a") as metrics, (run / "events.jsonl").open("a") as events:
+    wait_for(lambda: len(plot.points.get("loss", [])) == 1)
+    with (run / "metrics.jsonl").open("a") as metrics:
         metrics.write(json.dumps({"step": 2, "loss": 1.0}) + "\n")
+    wait_for(lambda: len(plot.points["loss"]) == 2)  # read as it was written, while the run goes on
+    with (run / "events.jsonl").open("a") as events:
         events.write(json.dumps({"event": "finish", "reason": "finished"}) + "\n")
-    deadline = time.monotonic() + 30
-    while len(plot.points.get("loss", [])) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: not plot.following.is_alive())
     assert plot.points["loss"] == [(1, 2.0), (2, 1.0)] and plot.image.value[:4] == b"\x89PNG"
+
+
+def wait_for(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)

@@ -10,20 +10,24 @@ Nothing here imports torch: a run loads it when it starts.
 
 from widgets.adapter_panel import AdapterPanel
 from widgets.app import Workbench
+from widgets.chat_panel import ChatPanel
 from widgets.dataset_panel import DatasetPanel
 from widgets.device_panel import DevicePanel
 from widgets.method_panel import MethodPanel
 from widgets.model_panel import ModelPanel
 from widgets.plots import LossPlot
 from widgets.run_panel import RunPanel
+from widgets.runs_panel import RunsPanel
 
 __all__ = [
     "AdapterPanel",
+    "ChatPanel",
     "DatasetPanel",
     "DevicePanel",
     "LossPlot",
     "MethodPanel",
     "ModelPanel",
     "RunPanel",
+    "RunsPanel",
     "Workbench",
 ]

@@ -6,7 +6,7 @@ import typing
 
 import ipywidgets as w
 
-from widgets.form import DEFAULTS, Field, Panel, note_html, showing
+from widgets.form import DEFAULTS, Field, Panel, note_html
 from workbench import devices
 from workbench.config import AdapterType
 
@@ -33,6 +33,7 @@ ABOUT = {
 
 class AdapterPanel(Panel):
     title = "Adapter"
+    uses = USES
 
     def __init__(self, cfg=None):
         kinds = typing.get_args(AdapterType)
@@ -40,36 +41,26 @@ class AdapterPanel(Panel):
             w.ToggleButtons(options=kinds, style={"button_width": "70px"}), "Adapter", key="adapter.type"
         )
         self.type.control.style = {"button_width": "70px", "description_width": "170px"}
+        targets_tip = "auto (the model's projections), all-linear, or names: q_proj, v_proj"
         fields = [
             self.type,
-            Field(w.BoundedIntText(min=1, max=1024), "Rank r", key="adapter.r"),
+            Field(w.IntText(), "Rank r", "adapter.r"),
             Field(
-                w.BoundedIntText(min=1, max=4096),
-                "lora_alpha",
-                key="adapter.lora_alpha",
-                tip="the update is scaled by lora_alpha / r",
+                w.IntText(), "lora_alpha", "adapter.lora_alpha", tip="the update is scaled by lora_alpha / r"
             ),
-            Field(w.BoundedFloatText(min=0, max=0.9, step=0.05), "lora_dropout", key="adapter.lora_dropout"),
+            Field(w.FloatText(step=0.05), "lora_dropout", "adapter.lora_dropout"),
             Field(
                 w.Text(continuous_update=False),
                 "Target modules",
-                key="adapter.target_modules",
-                tip="auto (the model's projections), all-linear, or names: q_proj, v_proj",
+                "adapter.target_modules",
+                tip=targets_tip,
                 to_config=_targets,
                 from_config=_targets_text,
             ),
-            Field(w.Dropdown(options=["nf4", "fp4"]), "4-bit type", key="adapter.bnb_4bit_quant_type"),
-            Field(
-                w.BoundedIntText(min=1, max=200),
-                "Trainable last blocks",
-                key="adapter.freeze_trainable_layers",
-            ),
-            Field(w.BoundedIntText(min=1, max=4096), "GaLore rank", key="adapter.galore_rank"),
-            Field(
-                w.BoundedIntText(min=1, max=100000),
-                "GaLore projection gap",
-                key="adapter.galore_update_proj_gap",
-            ),
+            Field(w.Dropdown(options=["nf4", "fp4"]), "4-bit type", "adapter.bnb_4bit_quant_type"),
+            Field(w.IntText(), "Trainable last blocks", "adapter.freeze_trainable_layers"),
+            Field(w.IntText(), "GaLore rank", "adapter.galore_rank"),
+            Field(w.IntText(), "GaLore projection gap", "adapter.galore_update_proj_gap"),
         ]
         self.device_kind = "cpu"
         self.unavailable = w.HTML()
@@ -81,11 +72,13 @@ class AdapterPanel(Panel):
         self.device_kind = kind
         self.validate()
 
+    def show_config(self, cfg) -> None:
+        self.type.control.options = typing.get_args(AdapterType)  # all, so any recipe's type can be set
+        super().show_config(cfg)
+
     def validate(self) -> None:
         kind = self.type.value
-        for key, f in self.fields.items():
-            if key in USES:
-                showing(f, kind in USES[key])
+        self.show_used(kind)
         unavailable = {k: why for k in ("qlora",) if (why := devices.four_bit_problem(self.device_kind))}
         # What the device cannot do is taken off the buttons (kept while chosen, so its error shows).
         options = tuple(k for k in typing.get_args(AdapterType) if k not in unavailable or k == kind)

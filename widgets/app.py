@@ -5,32 +5,54 @@ from __future__ import annotations
 from pathlib import Path
 
 import ipywidgets as w
+from traitlets import TraitError
 
 from widgets.adapter_panel import AdapterPanel
+from widgets.chat_panel import ChatPanel
 from widgets.dataset_panel import DatasetPanel
 from widgets.device_panel import DevicePanel
 from widgets.form import DEFAULTS, note_html
 from widgets.method_panel import MethodPanel
 from widgets.model_panel import ModelPanel
 from widgets.run_panel import RunPanel
+from widgets.runs_panel import RunsPanel
 from workbench import config as config_mod
+
+TITLES = ["Model", "Dataset", "Adapter", "Method", "Device", "Run", "Runs", "Chat"]
 
 
 class Workbench(w.VBox):
     """`Workbench()` or `Workbench("recipes/quickstart.yaml", ["train.max_steps=50"])`.
 
-    `root` is where runs go (output.root); `runner` swaps how runs start (tests inject a fake).
+    `root` is where runs go (output.root; else the recipe's). `detect_device` looks for the device in a
+    child process as the app opens (torch stays out of the kernel). `runner` swaps how runs start (tests).
     """
 
-    def __init__(self, recipe: str | Path | None = None, overrides=(), root: str | None = None, runner=None):
-        # Keys no panel shows (eval, profile...) come from `base`: the defaults, or the loaded recipe.
+    def __init__(self, recipe=None, overrides=(), root: str | None = None, runner=None, detect_device=True):
+        self.root, self._loading = root, False
+        self.base = self._rooted(DEFAULTS)  # keys no panel shows (eval, profile...) come from here
         self.model, self.dataset = ModelPanel(), DatasetPanel()
         self.adapter, self.method, self.device = AdapterPanel(), MethodPanel(), DevicePanel()
         self.settings = [self.model, self.dataset, self.adapter, self.method, self.device]
-        self.run = RunPanel(config=self.config, runner=runner, device_kind=self.device.kind)
-        self.recipe_path = w.Text(
-            placeholder="recipes/my_experiment.yaml", description="Recipe", layout=w.Layout(width="420px")
-        )
+        self.run = RunPanel(config=self.config, runner=runner, device_kind=self._device_for_run)
+        self.runs, self.chat = RunsPanel(self.base.output.root), ChatPanel(self.base.output.root)
+        self.recipe_note, self.problems = w.HTML(), w.HTML()
+        self.problems.add_class("wb-problems")
+        tabs = w.Tab(children=[*self.settings, self.run, self.runs, self.chat], titles=TITLES)
+        super().__init__([self._recipe_bar(), self.recipe_note, tabs, self.problems])
+        self.add_class("wb-app")
+        for panel in self.settings:
+            panel.on_change(self.refresh)
+        self.device.on_detected(lambda _found: self.refresh())
+        self.run.ended.append(lambda _state: (self.runs.refresh(), self.chat.refresh()))
+        if recipe:
+            self.load(recipe, overrides)
+        self.refresh()
+        if detect_device:
+            self.device.detect()
+
+    def _recipe_bar(self) -> w.HBox:
+        self.recipe_path = w.Text(placeholder="recipes/my_experiment.yaml", description="Recipe")
         self.overwrite = w.Checkbox(description="overwrite", indent=False, layout=w.Layout(width="100px"))
         load, save = (
             w.Button(description="Load", icon="folder-open"),
@@ -38,32 +60,7 @@ class Workbench(w.VBox):
         )
         load.on_click(lambda _: self.load(self.recipe_path.value))
         save.on_click(lambda _: self.save(self.recipe_path.value, self.overwrite.value))
-        self.recipe_note, self.problems = w.HTML(), w.HTML()
-        self.problems.add_class("wb-problems")
-        self.tabs = w.Tab(children=[*self.settings, self.run, *self._extra_tabs(root)])
-        self.tabs.titles = ["Model", "Dataset", "Adapter", "Method", "Device", "Run", *self._extra_titles]
-        self.tabs.observe(self._tab_opened, names="selected_index")
-        top = w.HBox([self.recipe_path, load, save, self.overwrite])
-        super().__init__([top, self.recipe_note, self.tabs, self.problems])
-        self.add_class("wb-app")
-        for panel in self.settings:
-            panel.on_change(self.refresh)
-        self.device.on_detected(lambda _found: self.refresh())
-        self.run.ended.append(lambda _state: (self.runs.refresh(), self.chat.refresh()))
-        self.root = root
-        self.base = self._rooted(DEFAULTS)
-        if recipe:
-            self.load(recipe, overrides)
-        self.refresh()
-
-    def _extra_tabs(self, root: str | None) -> list[w.Widget]:
-        from widgets.chat_panel import ChatPanel
-        from widgets.runs_panel import RunsPanel
-
-        root = root or DEFAULTS.output.root
-        self.runs, self.chat = RunsPanel(root), ChatPanel(root)
-        self._extra_titles = ["Runs", "Chat"]
-        return [self.runs, self.chat]
+        return w.HBox([self.recipe_path, load, save, self.overwrite])
 
     # --- the config the panels make ---------------------------------------------------------------------
 
@@ -76,6 +73,8 @@ class Workbench(w.VBox):
 
     def refresh(self) -> None:
         """Pass each panel what it depends on, collect problems, and keep Train off until there are none."""
+        if self._loading:
+            return
         if self.dataset.method != self.method.name.value:
             self.dataset.set_method(self.method.name.value)
         self._pass_device()
@@ -95,35 +94,44 @@ class Workbench(w.VBox):
         precision = self.device.fields["device.precision"].value
         if precision == "auto":
             precision = (self.device.detected or {}).get("precision", "bf16")
-        context = {
-            "adapter": self.adapter.type.value,
-            "memory_gb": self.device.memory_gb(),
-            "device": kind,
-            "precision": precision,
-        }
-        if context != self.model.context:
-            self.model.set_context(**context)
+        context = {"adapter": self.adapter.type.value, "memory_gb": self.device.memory_gb(), "device": kind}
+        if context | {"precision": precision} != self.model.context:
+            self.model.set_context(**context, precision=precision)
+
+    def _device_for_run(self) -> str:
+        """The device type for choosing the run mode: found first if needed (an NPU runs in a subprocess)."""
+        if self.device.detected is None and self.device.fields["device.type"].value == "auto":
+            self.run.status.value = "finding the device…"
+            self.device.detect(wait=True)
+        return self.device.kind()
 
     def _rooted(self, cfg: config_mod.RunConfig) -> config_mod.RunConfig:
         return config_mod.override(cfg, {"output.root": self.root}) if self.root else cfg
-
-    def _tab_opened(self, change) -> None:
-        if self.tabs.children[change["new"]] is self.device and self.device.detected is None:
-            self.device.detect()  # on first look, so the app itself opens without starting torch
 
     # --- recipes ----------------------------------------------------------------------------------------
 
     def load(self, path: str | Path, overrides=()) -> None:
         """Fill the panels from a recipe; a broken recipe is reported here and changes nothing."""
         try:
-            cfg = config_mod.load(path, overrides)
+            cfg = self._rooted(config_mod.load(path, overrides))
         except config_mod.ConfigError as error:
             self.recipe_note.value = note_html(f"✖ {error}", "#b00020", indent=False)
             return
-        self.base = self._rooted(cfg)
+        before, self.base, self._loading = self.base, cfg, True
+        try:
+            for panel in self.settings:
+                panel.show_config(cfg)
+        except (TraitError, ValueError) as error:  # a value no panel can show: put the old config back
+            self.base = before
+            for panel in self.settings:
+                panel.show_config(before)
+            self.recipe_note.value = note_html(f"✖ {path}: {error}", "#b00020", indent=False)
+            return
+        finally:
+            self._loading = False
         self.recipe_path.value = str(path)
-        for panel in self.settings:
-            panel.show_config(cfg)
+        self.runs.root.value, self.chat.root = cfg.output.root, Path(cfg.output.root)
+        self.chat.refresh()
         self.refresh()
         self.recipe_note.value = note_html(f"loaded {path}", "#2e7d32", indent=False)
 
@@ -136,9 +144,8 @@ class Workbench(w.VBox):
             self.recipe_note.value = note_html(f"✖ not saved: {error}", "#b00020", indent=False)
             return None
         if target.exists() and not overwrite:
-            self.recipe_note.value = note_html(
-                f"✖ {target} exists: tick overwrite or pick a new name", "#b00020", indent=False
-            )
+            why = f"✖ {target} exists: tick overwrite or pick a new name"
+            self.recipe_note.value = note_html(why, "#b00020", indent=False)
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
         header = f"# saved from the Workbench panels\n#   workbench train {target}\n"

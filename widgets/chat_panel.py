@@ -79,7 +79,8 @@ class ChatPanel(w.VBox):
         self.refresh_button.on_click(lambda _: self.refresh())
         self.send_button.on_click(lambda _: self.send(wait=False))
         self.clear_button.on_click(lambda _: self.clear())
-        self.run.control.observe(lambda _: self.clear(), names="value")  # another model, a new conversation
+        self._refreshing = False
+        self.run.control.observe(self._switched, names="value")
         self.compare_box.observe(self._show_start, names="value")
         self.refresh(run_dir)
 
@@ -90,10 +91,18 @@ class ChatPanel(w.VBox):
         chosen = str(Path(run_dir).expanduser().resolve()) if run_dir else self.run.value
         if chosen and chosen not in dict(options).values():  # kept, so that Send can say why it cannot chat
             options.append((Path(chosen).name, chosen))
-        self.run.control.options = options
-        self.run.value = chosen or (options[0][1] if options else None)
+        self._refreshing = True  # new options reset the value on the way: not a new conversation
+        try:
+            self.run.control.options = options
+            self.run.value = chosen or (options[0][1] if options else None)
+        finally:
+            self._refreshing = False
         self.run.show(hint=f"{len(options)} run(s) to chat with under {self.root}")
         return [value for _, value in options]
+
+    def _switched(self, change) -> None:
+        if not self._refreshing:
+            self.clear()  # another model, a new conversation
 
     def send(self, text: str | None = None, wait: bool = True) -> tuple[str, str | None] | None:
         """Send `text` (else the message box); returns (reply, starting model's reply or None) when waiting."""

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from widgets.form import DEFAULTS, Field, Panel, blank_if_none, none_if_blank, showing
+from widgets import form
+from widgets.form import DEFAULTS, Field, Panel, showing
 from workbench import data, methods, reading
 from workbench.config import DataFormat
 
@@ -25,15 +26,10 @@ class DatasetPanel(Panel):
         choices = [*((s, s) for s in bundled), ("a file or hub ID...", CUSTOM)]
         self.source = Field(w.Dropdown(options=choices), "Training data")
         self.source.control.add_class("wb-dataset-source")
-        self.path = Field(text("data/train.jsonl, a folder, or owner/dataset on the hub"), "File or hub ID")
+        where = "data/train.jsonl, a folder, or owner/dataset on the hub"
+        self.path = Field(w.Text(placeholder=where, continuous_update=False), "File or hub ID")
         self.upload = w.FileUpload(accept=".jsonl,.json,.csv,.parquet", description="Upload a small file")
-        self.eval = Field(
-            text("optional held-out split"),
-            "Held-out data",
-            key="data.eval",
-            to_config=none_if_blank,
-            from_config=blank_if_none,
-        )
+        self.eval = form.text("Held-out data", "data.eval", placeholder="optional held-out split")
         self.format = Field(w.Dropdown(options=typing.get_args(DataFormat)), "Format", key="data.format")
         self.max_samples = Field(
             w.IntText(),
@@ -41,10 +37,13 @@ class DatasetPanel(Panel):
             key="data.max_samples",
             to_config=lambda v: v or None,
             from_config=lambda v: v or 0,
+            check=lambda v: "give 0 (all rows) or a positive number" if v < 0 else None,
         )
         self.mapping = w.VBox()  # one dropdown per field the format needs, when the columns differ
         self.table = w.HTML()
         self.upload_dir, self.accepted, self.method = Path(upload_dir), (), "sft"
+        # The user's column -> our field (data.columns), and the source it was made for: a new file starts over.
+        self.mapped, self._mapped_for, self._mapping_shown = {}, None, None
         super().__init__(
             [self.source, self.path, self.eval, self.format, self.max_samples],
             [self.upload, self.mapping, self.table],
@@ -57,9 +56,8 @@ class DatasetPanel(Panel):
         return self.path.value.strip() if self.source.value == CUSTOM else self.source.value
 
     def columns(self) -> dict[str, str]:
-        """The user's column -> our field, from the mapping dropdowns."""
-        boxes = self.mapping.children[1:]  # after the heading
-        return {d.value: d.description for d in boxes if d.value not in (UNMAPPED, d.description)}
+        """The user's column -> our field (data.columns)."""
+        return dict(self.mapped)
 
     def overrides(self) -> dict:
         return {**super().overrides(), "data.train": self.chosen(), "data.columns": self.columns()}
@@ -69,9 +67,8 @@ class DatasetPanel(Panel):
         self._filling = True
         self.source.value = cfg.data.train if bundled else CUSTOM
         self.path.value = "" if bundled else cfg.data.train
+        self.mapped, self._mapped_for, self._mapping_shown = dict(cfg.data.columns), cfg.data.train, None
         super().show_config(cfg)
-        self._map(list(cfg.data.columns) and self._raw_columns(), cfg.data.columns)
-        self.validate()
 
     def set_method(self, name: str) -> None:
         """Check the data against what `name` trains on (the Method panel calls this)."""
@@ -81,15 +78,18 @@ class DatasetPanel(Panel):
     def validate(self) -> None:
         showing(self.path, self.source.value == CUSTOM)
         source = self.chosen()
+        if source != self._mapped_for:
+            self.mapped, self._mapped_for = {}, source
         if not source or reading.is_hub(source):
+            self._map([], None)
             hint = "read when the run starts (needs the network)" if source else None
             self._show(error=None if source else "give a file, a folder or a hub ID", hint=hint)
             return
         found = _survey(
             source, tuple(self.columns().items()), self.format.value, self.accepted, _stamp(source)
         )
-        if found["format"] is None and found["columns"] and not self.mapping.children:
-            self._map(found["columns"], {})
+        needs_mapping = self.mapped or (found["format"] is None and found["columns"])
+        self._map(found["columns"] if needs_mapping else [], found["format"])
         problems = found["problems"]
         error = (
             None if not problems else problems[0] + (f" (+{len(problems) - 1} more)" if problems[1:] else "")
@@ -102,26 +102,35 @@ class DatasetPanel(Panel):
     def _show(self, error: str | None, hint: str | None) -> None:
         (self.path if self.source.value == CUSTOM else self.source).show(error=error, hint=hint)
 
-    def _map(self, found: list[str], columns: dict) -> None:
-        """Offer one dropdown per needed field, so differently named columns can be used."""
-        fmt = self.format.value if self.format.value != "auto" else (self.accepted or ("alpaca",))[0]
-        ours = {v: k for k, v in columns.items()}
-        if not found:
-            self.mapping.children = []
+    def _map(self, found: list[str], detected: str | None) -> None:
+        """One dropdown per field the format needs, offering the file's columns (rebuilt only on change)."""
+        fmt = (
+            self.format.value
+            if self.format.value != "auto"
+            else detected or (self.accepted or ("alpaca",))[0]
+        )
+        shown = (fmt, tuple(found))  # not the mapping itself: the boxes hold it while the user edits
+        if shown == self._mapping_shown:
             return
+        self._mapping_shown = shown
+        ours = {field: column for column, field in self.mapped.items()}
         boxes = [
             w.Dropdown(options=[UNMAPPED, *found], value=ours.get(name, UNMAPPED), description=name)
             for name in data.required_fields(fmt)
+            if found
         ]
         for box in boxes:
-            box.observe(self._changed, names="value")
-        self.mapping.children = [w.HTML(f"<b>map your columns onto the {fmt} fields:</b>"), *boxes]
+            box.observe(self._remapped, names="value")
+        heading = [w.HTML(f"<b>map your columns onto the {fmt} fields:</b>")] if boxes else []
+        self.mapping.children = [*heading, *boxes]
 
-    def _raw_columns(self) -> list[str]:
-        try:
-            return list(reading.read_records(self.chosen(), None, 1)[0][0])
-        except reading.DataError:
-            return []
+    def _remapped(self, _change) -> None:
+        boxes = self.mapping.children[1:]  # after the heading
+        shown = {box.description for box in boxes}
+        kept = {column: field for column, field in self.mapped.items() if field not in shown}
+        chosen = {b.value: b.description for b in boxes if b.value not in (UNMAPPED, b.description)}
+        self.mapped = kept | chosen
+        self._changed()
 
     def _pair_eval(self, change) -> None:
         # A bundled training set comes with its held-out split; keep a user's own eval file.
@@ -146,10 +155,6 @@ def _survey(source: str, columns: tuple, fmt: str, accepted: tuple, stamp: float
 def _stamp(source: str) -> float:
     path = reading.local_path(source)
     return path.stat().st_mtime if path and path.exists() else 0.0
-
-
-def text(placeholder: str) -> w.Text:
-    return w.Text(placeholder=placeholder, continuous_update=False)
 
 
 def _free_name(path: Path) -> Path:

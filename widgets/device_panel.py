@@ -6,7 +6,6 @@ without CANN) before Train, and the app still displays in well under a second.
 
 from __future__ import annotations
 
-import html
 import json
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
-from widgets.form import DEFAULTS, Field, Panel, blank_if_none, none_if_blank, note_html
+from widgets.form import DEFAULTS, Field, Panel, blank_if_none, none_if_blank, note_html, table_html
 from workbench.config import DeviceType
 
 
@@ -32,10 +31,10 @@ class DevicePanel(Panel):
                 tip="auto picks the best found: npu, cuda, xpu, mps, then cpu",
             ),
             Field(w.Dropdown(options=["auto", "bf16", "fp16", "fp32"]), "Precision", key="device.precision"),
-            Field(w.BoundedIntText(min=0, max=63), "Device index", key="device.index"),
+            Field(w.IntText(), "Device index", key="device.index"),
             Field(w.Dropdown(options=["cpu", "error"]), "If it is missing", key="device.fallback"),
             Field(w.Checkbox(), "Allow TF32 / HF32 matmuls", key="device.allow_tf32"),
-            Field(w.BoundedIntText(min=1, max=64), "Processes (devices)", key="distributed.num_processes"),
+            Field(w.IntText(), "Processes (devices)", key="distributed.num_processes"),
             Field(
                 w.Text(continuous_update=False, placeholder="e.g. 0,1,2,3"),
                 "Visible devices",
@@ -81,8 +80,14 @@ class DevicePanel(Panel):
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=180)
             report = json.loads(done.stdout.strip().splitlines()[-1])
-        except (subprocess.TimeoutExpired, ValueError, IndexError) as error:
-            self.found.value = note_html(f"detection failed: {error}", "#b00020")
+        except subprocess.TimeoutExpired:
+            self.found.value = note_html(
+                "detection failed: `workbench doctor` took over 3 minutes", "#b00020"
+            )
+            return
+        except (ValueError, IndexError):
+            why = f"`workbench doctor --json` exited with {done.returncode}: {done.stderr.strip()[-1500:]}"
+            self.found.value = note_html(f"detection failed: {why}", "#b00020")
             return
         finally:
             self.detect_button.disabled = False
@@ -107,11 +112,8 @@ class DevicePanel(Panel):
 
 
 def _report_html(report: dict) -> str:
-    rows = "".join(
-        f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in report["rows"]
-    )
-    device = report["device"] or {}
-    memory = device.get("memory_total")
-    extra = f"<tr><td><b>memory</b></td><td>{memory / 1e9:.1f} GB</td></tr>" if memory else ""
-    warnings = "".join(note_html(f"! {text}", "#b00020") for text in report["warnings"])
-    return f"<table>{rows}{extra}</table>{warnings or note_html('no known problems', '#2e7d32')}"
+    rows = dict(report["rows"])
+    memory = (report["device"] or {}).get("memory_total")
+    rows |= {"memory": f"{memory / 1e9:.1f} GB"} if memory else {}
+    warnings = "".join(note_html(f"! {text}", "#b00020", indent=False) for text in report["warnings"])
+    return table_html(rows) + (warnings or note_html("no known problems", "#2e7d32", indent=False))

@@ -31,6 +31,7 @@ class Field(w.VBox):
         # How a shown value becomes a config value and back (e.g. "" <-> None, "a, b" <-> tuple).
         self.to_config: Callable = convert.get("to_config", lambda v: v)
         self.from_config: Callable = convert.get("from_config", lambda v: v)
+        self.check: Callable | None = convert.get("check")  # value -> error or None, run after validate()
         self.note = w.HTML()
         super().__init__([control, self.note])
 
@@ -64,6 +65,36 @@ def blank_if_none(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def text(label: str, key: str, tip: str = "", placeholder: str = "") -> Field:
+    """An optional text setting: an empty box means None."""
+    box = w.Text(continuous_update=False, placeholder=placeholder)
+    return Field(box, label, key, tip, to_config=none_if_blank, from_config=blank_if_none)
+
+
+def number(label: str, key: str, tip: str = "", placeholder: str = "") -> Field:
+    """A float typed as text, so 1e-4 reads as in a recipe; an empty box means None (the default)."""
+    box = w.Text(continuous_update=False, placeholder=placeholder)
+    return Field(box, label, key, tip, to_config=parse_number, from_config=number_text, check=number_problem)
+
+
+def parse_number(text: str) -> float | str | None:
+    """A float, None for blank, or the text itself, which the strict config check then names."""
+    text = str(text).strip()
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return text
+
+
+def number_text(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def number_problem(text: str) -> str | None:
+    value = parse_number(text)
+    return f"'{text}' is not a number" if isinstance(value, str) or value != value else None  # NaN too
+
+
 def get(cfg: config_mod.RunConfig, dotted: str) -> Any:
     node: Any = cfg
     for part in dotted.split("."):
@@ -72,9 +103,14 @@ def get(cfg: config_mod.RunConfig, dotted: str) -> Any:
 
 
 class Panel(w.VBox):
-    """A titled group of fields bound to config keys; subclasses add checks in `validate()`."""
+    """A titled group of fields bound to config keys; subclasses add checks in `validate()`.
+
+    `uses` maps a field's key to the choices (adapter types, methods) that read it; `show_used(choice)`
+    hides the others.
+    """
 
     title = ""
+    uses: dict[str, set[str]] = {}
 
     def __init__(self, fields: list[Field], extra: list[w.Widget] = ()):
         self.every = list(fields)
@@ -92,12 +128,15 @@ class Panel(w.VBox):
         if self._filling:
             return
         self.validate()
+        for f in self.every:
+            if f.check is not None and visible(f) and (error := f.check(f.value)):
+                f.show(error=error)
         for callback in self._listeners:
             callback()
 
     def overrides(self) -> dict[str, Any]:
         """Dotted config keys with the values shown, for workbench.override."""
-        return {key: f.to_config(f.value) for key, f in self.fields.items() if f.layout.display != "none"}
+        return {key: f.to_config(f.value) for key, f in self.fields.items() if visible(f)}
 
     def show_config(self, cfg: config_mod.RunConfig) -> None:
         """Fill the fields from `cfg` (a recipe loaded into the panels)."""
@@ -113,8 +152,29 @@ class Panel(w.VBox):
         """Show what is wrong next to each field; panels override this."""
 
     def problems(self) -> list[str]:
-        return [f"{self.title} / {f.label}: {f.error}" for f in self.every if f.error]
+        """Errors of the fields shown (a hidden field is not part of the config)."""
+        return [f"{self.title} / {f.label}: {f.error}" for f in self.every if f.error and visible(f)]
+
+    def show_used(self, choice: str) -> None:
+        for key, choices in self.uses.items():
+            showing(self.fields[key], choice in choices)
 
 
-def showing(field: Field, visible: bool) -> None:
-    field.layout.display = None if visible else "none"
+def visible(field: Field) -> bool:
+    return field.layout.display != "none"
+
+
+def showing(field: Field, shown: bool) -> None:
+    field.layout.display = None if shown else "none"
+    if not shown:
+        field.show()  # a hidden field's old error must not keep Train disabled
+
+
+def table_html(rows: dict[str, Any], indent: bool = False) -> str:
+    """A two-column table of label -> value, escaped."""
+    cells = "".join(
+        f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in rows.items()
+    )
+    margin = ' style="margin-left:174px"' if indent else ""
+    return f"<table{margin}>{cells}</table>"

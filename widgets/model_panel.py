@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import threading
 
 import ipywidgets as w
 
-from widgets.form import DEFAULTS, Field, Panel
+from widgets.form import DEFAULTS, Field, Panel, table_html
 from workbench import models
-from workbench.config import ModelConfig
 
 ALL = "all families"
 
@@ -26,13 +26,17 @@ class ModelPanel(Panel):
             tip="the bundled starter works offline; catalogue models need `workbench download`",
         )
         self.name.control.add_class("wb-model-name")
-        self.path = Field(w.Text(placeholder="a local folder or a hub ID (owner/name)"), "Or a path / hub ID")
+        self.path = Field(
+            w.Text(placeholder="a local folder or a hub ID (owner/name)", continuous_update=False),
+            "Or a path / hub ID",
+        )
         self.hub = Field(w.Dropdown(options=["huggingface", "modelscope"]), "Hub", key="model.hub")
         self.info = w.HTML()
         self.download_button = w.Button(description="Download", icon="download", disabled=True)
         self.download_button.on_click(lambda _: self.download())
         # Sizing needs the adapter, precision and device memory, which the app passes in as they change.
         self.context = {"adapter": "lora", "precision": "bf16", "memory_gb": None, "device": "unknown"}
+        self.base = DEFAULTS.model  # a recipe's cache_dir and revision, which the panel does not show
         super().__init__([self.family, self.name, self.path, self.hub], [self.info, self.download_button])
         self.family.control.observe(self._filter, names="value")
         self.show_config(cfg or DEFAULTS)
@@ -44,12 +48,14 @@ class ModelPanel(Panel):
         return {"model.name_or_path": self.chosen(), "model.hub": self.hub.value}
 
     def show_config(self, cfg) -> None:
-        name = cfg.model.name_or_path
-        in_catalogue = models.lookup(name) is not None
+        name, self.base = cfg.model.name_or_path, cfg.model
+        spec = models.lookup(name)
+        self._filling = True
         self.family.value = ALL
-        self.name.value = models.lookup(name).name if in_catalogue else "starter"
-        self.path.value = "" if in_catalogue else name
+        self.name.value = spec.name if spec else "starter"
+        self.path.value = "" if spec else name
         self.hub.value = cfg.model.hub
+        self._filling = False
         self._changed()
 
     def set_context(self, **context) -> None:
@@ -58,13 +64,14 @@ class ModelPanel(Panel):
 
     def _filter(self, change) -> None:
         current = self.name.value
-        self.name.control.options = _choices(change["new"])
-        if current in self.name.control.options:
+        choices = _choices(change["new"])
+        self.name.control.options = choices
+        if current in [value for _, value in choices]:
             self.name.value = current
 
     def validate(self) -> None:
         name = self.chosen()
-        cfg = ModelConfig(name_or_path=name, hub=self.hub.value)
+        cfg = dataclasses.replace(self.base, name_or_path=name, hub=self.hub.value)
         error = None
         if name.lower() != "starter":
             try:
@@ -117,8 +124,7 @@ def _facts_html(facts: dict, context: dict) -> str:
     if facts["needs_remote_code"]:
         rows["remote code"] = "needs model.trust_remote_code: true (runs the repo's Python)"
     rows["memory to train"] = _fit(facts["params_b"], context)
-    cells = "".join(f"<tr><td><b>{k}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
-    return f'<table style="margin-left:174px">{cells}</table>'
+    return table_html(rows, indent=True)
 
 
 def _fit(params_b: float | None, context: dict) -> str:

@@ -29,7 +29,7 @@ CURVES = {
     "completion_length": "completion length",
 }
 PAIRED = {"reward_chosen": "reward_rejected"}  # drawn on the same axis
-MAX_AXES = 4
+MAX_AXES, PER_ROW = 6, 3
 
 
 class Throttle:
@@ -59,8 +59,10 @@ class LossPlot(w.VBox):
         self.throttle = Throttle(budget)
         self._figure = None
         super().__init__([self.image])
+        self.following: threading.Thread | None = None
         if run_dir is not None and follow:
-            threading.Thread(target=self._follow, args=(Path(run_dir),), daemon=True).start()
+            self.following = threading.Thread(target=self._follow, args=(Path(run_dir),), daemon=True)
+            self.following.start()
         elif run_dir is not None:
             self.load(run_dir)
 
@@ -100,6 +102,10 @@ class LossPlot(w.VBox):
             if isinstance(record.get(key), int | float) and step is not None:
                 self.points.setdefault(key, []).append((step, float(record[key])))
 
+    def warm(self) -> None:
+        """Load matplotlib and its fonts now (the first draw costs most), e.g. before a timed run."""
+        _to_png(self._reset_figure(1))
+
     def draw(self) -> None:
         started = time.perf_counter()
         if any(key in self.points for key in CURVES):
@@ -124,10 +130,13 @@ class LossPlot(w.VBox):
         if self._figure is None:
             self._figure = Figure()
         self._figure.clear()
-        self._figure.set_size_inches(3.0 * max(n, 1), 2.4)
-        self._figure.subplots(1, n, squeeze=False)
+        columns, rows = min(max(n, 1), PER_ROW), -(-max(n, 1) // PER_ROW)
+        self._figure.set_size_inches(3.0 * columns, 2.4 * rows)
+        for i in range(n):
+            self._figure.add_subplot(rows, columns, i + 1)
         # Fixed margins: a constrained layout would double the cost of every draw.
-        self._figure.subplots_adjust(left=0.25 / max(n, 1), right=0.98, bottom=0.2, top=0.88, wspace=0.35)
+        self._figure.subplots_adjust(left=0.25 / columns, right=0.98, bottom=0.2 / rows, top=1 - 0.12 / rows,
+                                     wspace=0.35, hspace=0.6)  # fmt: skip
         return self._figure
 
 

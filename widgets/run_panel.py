@@ -9,12 +9,11 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from widgets.form import note_html
+from widgets.form import note_html, table_html
 from widgets.plots import LossPlot
-from widgets.runner import Callbacks, KernelRun, SubprocessRun, choose_mode
+from widgets.runner import Callbacks, KernelRun, SubprocessRun, choose_mode, describe
 from workbench import config as config_mod
 from workbench import runs
-from workbench.training import FIGURES
 
 RUNNERS = {"kernel": KernelRun, "subprocess": SubprocessRun}
 MODES = [("auto", "auto"), ("in this kernel", "kernel"), ("in a subprocess", "subprocess")]
@@ -54,28 +53,31 @@ class RunPanel(w.VBox):
     # --- actions (buttons call these; so can code) -----------------------------------------------------
 
     def train(self, resume: bool = False) -> None:
-        """Start a run (or resume the last one) with the current config."""
+        """Start a run (or resume the last one) with the current config; a problem ends it as failed."""
         if self.running or self.problems:
             return
+        self.state, self._first = "starting", None  # first, so a second click does nothing
+        self._buttons()
+        if not resume:
+            self.run_dir = None  # a new run must never offer to resume the previous one
         try:
             cfg, recipe = self._config(resume)
-        except config_mod.ConfigError as error:
-            self._end("failed", str(error))
-            return
-        mode = self.mode.value
-        why = ""
-        if mode == "auto":
-            mode, why = choose_mode(cfg, self.device_kind())
-        self.state, self._first = "starting", None
+            mode, why = (
+                (self.mode.value, "") if self.mode.value != "auto" else choose_mode(cfg, self.device_kind())
+            )
+            self.status.value = f"starting {mode} run{f' ({why})' if why else ''}…"
+            self._clear()
+            calls = Callbacks(self._started, self._logged, self._end)
+            self.handle = (self.runner or RUNNERS[mode])(cfg, calls, resume=resume, recipe=recipe)
+            self.handle.start()
+        except Exception as error:  # noqa: BLE001  (a run that cannot start says why, here)
+            self._end("failed", describe(error))
+
+    def _clear(self) -> None:
         self.plot.clear()
+        self.plot.warm()  # matplotlib loads now, not inside the first timed training step
         self.summary.value = ""
         self.progress.value, self.progress.bar_style = 0, ""
-        self.status.value = f"starting {mode} run{f' ({why})' if why else ''}…"
-        calls = Callbacks(self._started, self._logged, self._end)
-        make = self.runner or RUNNERS[mode]
-        self.handle = make(cfg, calls, resume=resume, recipe=recipe)
-        self._buttons()
-        self.handle.start()
 
     def stop(self) -> None:
         """Ask the run to stop after this step; it saves a checkpoint first, so Resume continues it."""
@@ -103,8 +105,10 @@ class RunPanel(w.VBox):
     # --- what the runner reports -----------------------------------------------------------------------
 
     def _started(self, run_dir: Path) -> None:
-        self.run_dir, self.state = Path(run_dir), "running"
-        self.status.value = f"running: {html.escape(str(run_dir))}"
+        self.run_dir = Path(run_dir)
+        if self.state == "starting":  # a Stop pressed meanwhile stays in force
+            self.state = "running"
+            self.status.value = f"running: {html.escape(str(run_dir))}"
 
     def _logged(self, record: dict) -> None:
         step, total = record.get("step", 0), record.get("max_steps") or self.progress.max
@@ -114,18 +118,17 @@ class RunPanel(w.VBox):
         self.plot.add(record)
 
     def _end(self, status: str, message: str | None) -> None:
-        self.state = status
         self.plot.draw()
         self.progress.bar_style = {"finished": "success", "stopped": "warning"}.get(status, "danger")
         where = f" {html.escape(str(self.run_dir))}" if self.run_dir else ""
         if status == "failed":
-            self.status.value = f"<b>failed</b>{where}" + note_html(
-                message or "unknown error", "#b00020", False
-            )
+            error = note_html(message or "unknown error", "#b00020", indent=False)
+            self.status.value = f"<b>failed</b>{where}{error}"
         else:
             resumable = " (Resume continues from its checkpoint)" if status == "stopped" else ""
             self.status.value = f"<b>{status}</b>{where}{resumable}"
         self.summary.value = _summary_html(runs.summary(self.run_dir)) if self.run_dir else ""
+        self.state = status  # last: until now Train stays off, so a new run cannot be overwritten by this one
         self._buttons()
         for callback in self.ended:
             callback(status)
@@ -193,13 +196,9 @@ def _summary_html(summary: dict) -> str:
         "peak memory": _number(summary.get("peak_memory_mb"), "{:,.0f} MB"),
         "final loss": _number(summary.get("final_loss"), "{:.4f}"),
         "device": summary.get("device"),
+        "held-out effect": runs.effect(summary) or "-",
     }
-    for key, (label, fmt) in FIGURES.items():
-        before, after = summary.get(f"{key}_before"), summary.get(f"{key}_after")
-        if before is not None and after is not None:
-            rows[f"held-out {label}"] = f"{before:{fmt}} → {after:{fmt}}"
-    cells = "".join(f"<tr><td><b>{k}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
-    return f"<table>{cells}</table>"
+    return table_html(rows)
 
 
 def _number(value, fmt: str) -> str:

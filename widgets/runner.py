@@ -80,9 +80,10 @@ class KernelRun:
                 recipe=self.recipe,
                 on_start=self.calls.on_start,
             )
-            self.calls.on_end(self.result.status, None)
+            status, message = self.result.status, None
         except BaseException as error:  # noqa: BLE001  (the panel shows every failure; the kernel lives on)
-            self.calls.on_end("failed", describe(error))
+            status, message = "failed", describe(error)
+        self.calls.on_end(status, message)
 
 
 def describe(error: BaseException) -> str:
@@ -96,72 +97,98 @@ def describe(error: BaseException) -> str:
 
 
 class SubprocessRun:
-    """`python -m workbench train` in a child process, watched through its run directory."""
+    """`python -m workbench train` in a child process, watched through its console log and run directory.
+
+    The child runs in its own session with its output in a file, so interrupting or restarting the kernel
+    (which signals the kernel's whole process group) leaves it training; its log ends up in the run
+    directory as console.log.
+    """
 
     def __init__(self, cfg, callbacks: Callbacks, resume: bool = False, recipe: Path | None = None):
         self.calls, self.resume = callbacks, resume
+        root = Path(cfg.output.root)
+        root.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=".panel-", suffix=".log", dir=root)
+        os.close(handle)
+        self.log = Path(name)
         self.recipe, self.temporary = recipe, recipe is None
-        if recipe is None:  # the child reads the config from a file; it is removed when the run ends
-            root = Path(cfg.output.root)
-            root.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(prefix=".panel-", suffix=".yaml", dir=root)
-            os.close(handle)
-            self.recipe = Path(name)
+        if recipe is None:  # the child reads the config from a file, removed once its run directory exists
+            self.recipe = self.log.with_suffix(".yaml")
             config_mod.save(cfg, self.recipe)
         self.tail = deque(maxlen=40)  # the child's last lines, for the error message
         self.run_dir: Path | None = None
         self.process: subprocess.Popen | None = None
+        self.stop_asked = False
         self.thread = threading.Thread(target=self._main, name="workbench-subprocess", daemon=True)
 
     def start(self) -> SubprocessRun:
         command = [sys.executable, "-m", "workbench", "train", str(self.recipe)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            command + (["--resume"] if self.resume else []),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                command + (["--resume"] if self.resume else []),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         self.thread.start()
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        # Before the run directory exists the child has no signal handler yet: the signal waits for it.
+        self.stop_asked = True
+        if self.run_dir is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # the CLI turns it into a clean stop with a checkpoint
 
     def join(self, timeout: float | None = None) -> None:
         self.thread.join(timeout)
 
     def _main(self) -> None:
-        done = threading.Event()
-        follower = threading.Thread(target=self._follow, args=(done,), daemon=True)
-        for line in self.process.stdout:
-            self.tail.append(line.rstrip())
-            if line.startswith("run directory: ") and self.run_dir is None:
-                self.run_dir = Path(line.removeprefix("run directory: ").strip())
-                self.calls.on_start(self.run_dir)
-                follower.start()
-        code = self.process.wait()
-        done.set()
-        if follower.is_alive():
-            follower.join()
+        status, message = "failed", None
+        try:
+            code = self._watch()
+            status = {0: "finished", 130: "stopped"}.get(code, "failed")
+            message = None if status != "failed" else self._why(code)
+        except Exception as error:  # noqa: BLE001  (whatever happens here, the panel must hear the end)
+            message = describe(error)
+        finally:
+            self._tidy()
+        self.calls.on_end(status, message)
+
+    def _watch(self) -> int:
+        """Pass on console lines and metrics until the child has ended; return its exit code."""
+        console, metrics = 0, 0
+        while True:
+            ended = self.process.poll() is not None
+            lines, console = runs.read_lines(self.log, console)
+            for line in lines:
+                self._line(line)
+            if self.run_dir is not None:
+                records, metrics = runs.read_new(self.run_dir / "metrics.jsonl", metrics)
+                for record in records:
+                    self.calls.on_log(record)
+            if ended:
+                return self.process.returncode
+            time.sleep(0.5)
+
+    def _line(self, line: str) -> None:
+        self.tail.append(line)
+        if line.startswith("run directory: ") and self.run_dir is None:
+            self.run_dir = Path(line.removeprefix("run directory: ").strip())
+            if self.temporary:
+                self.recipe.unlink(missing_ok=True)  # resolved.yaml in the run directory holds it now
+            self.calls.on_start(self.run_dir)
+            if self.stop_asked:
+                self.stop()
+
+    def _tidy(self) -> None:
         if self.temporary:
             self.recipe.unlink(missing_ok=True)
-        status = {0: "finished", 130: "stopped"}.get(code, "failed")
-        self.calls.on_end(status, None if status != "failed" else self._why(code))
-
-    def _follow(self, done: threading.Event) -> None:
-        """Pass on each new line of metrics.jsonl until the child has ended and the file is read."""
-        offset = 0
-        while True:
-            finished = done.is_set()
-            records, offset = runs.read_new(self.run_dir / "metrics.jsonl", offset)
-            for record in records:
-                self.calls.on_log(record)
-            if finished:
-                return
-            time.sleep(0.5)
+        if self.run_dir is not None and self.run_dir.is_dir():  # a resumed run adds to its console.log
+            with (self.run_dir / "console.log").open("ab") as kept:
+                kept.write(self.log.read_bytes())
+        self.log.unlink(missing_ok=True)
 
     def _why(self, code: int) -> str:
         errors = [line.removeprefix("error: ") for line in self.tail if line.startswith("error: ")]

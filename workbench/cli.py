@@ -79,11 +79,8 @@ def KNOWN_ERRORS() -> tuple[type[BaseException], ...]:
     return (config_mod.ConfigError, DataError, ModelError, DeviceError, AdapterError, ChatError, RewardError)
 
 
-EFFECTS = ("accuracy", "preference_accuracy", "reward_mean")  # summary figures shown as before -> after
-
-
 def train(args: argparse.Namespace) -> int:
-    from workbench.training import FIGURES
+    from workbench.training import EFFECTS, FIGURES
     from workbench.training import train as run_train
 
     cfg = config_mod.load(args.recipe, args.overrides)

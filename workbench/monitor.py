@@ -85,7 +85,11 @@ class Recorder(TrainerCallback):
         record = self.record(state, logs or {})
         self.run.metric(record)
         if self.notify is not None:
-            self.notify(record)
+            try:
+                self.notify(record)
+            except Exception as error:  # noqa: BLE001  (a watcher's bug must not end the training it watches)
+                self.run.event("warning", reason=f"on_log listener failed and was dropped: {error!r}")
+                self.notify = None
         if self.echo and "train_runtime" not in logs:  # the end-of-training totals repeat the last step
             print(progress_line(record, state.max_steps), flush=True)
 

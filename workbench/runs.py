@@ -110,21 +110,27 @@ def read_jsonl(path: Path) -> list[dict]:
     return out
 
 
-def read_new(path: Path, offset: int = 0) -> tuple[list[dict], int]:
-    """The complete records appended to a JSONL file since byte `offset`, and the new offset (for tailing)."""
+def read_lines(path: Path, offset: int = 0) -> tuple[list[str], int]:
+    """Complete lines appended to a text file since byte `offset`, and the new offset (for tailing)."""
     if not path.is_file():
         return [], offset
     with path.open("rb") as handle:
         handle.seek(offset)
         chunk = handle.read()
     end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next call
+    return chunk[:end].decode("utf-8", errors="replace").splitlines(), offset + end
+
+
+def read_new(path: Path, offset: int = 0) -> tuple[list[dict], int]:
+    """The complete records appended to a JSONL file since byte `offset`, and the new offset."""
+    lines, offset = read_lines(path, offset)
     records = []
-    for line in chunk[:end].decode("utf-8").splitlines():
+    for line in lines:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
             continue
-    return records, offset + end
+    return records, offset
 
 
 def metrics(run_dir: str | Path) -> Any:
@@ -178,8 +184,7 @@ def _setup(path: Path) -> dict:
 
 def effect(s: dict) -> str:
     """The held-out figures a run moved, as `workbench train` prints them: "exact match 0.0% -> 50.0%"."""
-    from workbench.cli import EFFECTS
-    from workbench.training import FIGURES
+    from workbench.training import EFFECTS, FIGURES  # training imports this module: import late
 
     shown = []
     for key in EFFECTS:

@@ -187,6 +187,7 @@ FIGURES = {
     "reward_std": ("reward std", ".3f"),
     "well_formed": ("well-formed", ".0%"),
 }
+EFFECTS = ("accuracy", "preference_accuracy", "reward_mean")  # summary figures shown as before -> after
 
 
 def _evaluate(cfg: RunConfig, c: Checked, model: Any, score: Any, when: str, say: Callable) -> dict:

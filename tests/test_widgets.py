@@ -304,9 +304,11 @@ def test_device_detection_runs_in_a_child_and_feeds_the_other_panels(app, monkey
 
 def test_the_throttle_keeps_drawing_under_its_budget():
     throttle = Throttle(budget=0.02, min_interval=0.5)
-    assert throttle.due(0.0)
-    throttle.record(0.0, 0.1)  # a 100 ms draw: the next one may come 5 s later
-    assert not throttle.due(4.0) and throttle.due(5.2)
+    assert throttle.due(0.0)  # the first draw at once
+    throttle.record(0.0, 0.1)  # 100 ms spent: another 100 ms is affordable once 10 s have passed
+    assert not throttle.due(4.0) and not throttle.due(9.9) and throttle.due(10.1)
+    throttle.record(10.1, 10.2)
+    assert not throttle.due(14.0) and throttle.due(15.1)  # 0.3 s of drawing in 15 s: 2%
 
 
 def test_loss_plot_reads_a_run_and_draws_the_methods_own_curves(tmp_path):
@@ -357,14 +359,20 @@ def test_a_run_from_the_panel_in_the_kernel_finishes_and_can_be_repeated_from_th
     assert again != panel.run_dir and config_mod.load(again / "resolved.yaml") == cfg
 
 
-def test_stop_in_the_kernel_saves_a_checkpoint_and_resume_finishes(tmp_path):
-    cfg = tiny(tmp_path, "train.max_steps=30", "train.save_steps=1000", "train.logging_steps=1")
+def logging_run(cfg, mode: str) -> RunPanel:
+    """A panel whose run (in `mode`) has logged its first step."""
     panel = RunPanel(cfg)
-    panel.mode.value = "kernel"
+    panel.mode.value = mode
     first_log = threading.Event()
     panel.plot.add = lambda record, add=panel.plot.add: (add(record), first_log.set())
     panel.train()
-    assert first_log.wait(300)
+    assert first_log.wait(300), panel.status.value
+    return panel
+
+
+def test_stop_in_the_kernel_saves_a_checkpoint_and_resume_finishes(tmp_path):
+    cfg = tiny(tmp_path, "train.max_steps=30", "train.save_steps=1000", "train.logging_steps=1")
+    panel = logging_run(cfg, "kernel")
     panel.stop_button.click()
     assert panel.wait(300) == "stopped", panel.status.value
     assert runs.latest_checkpoint(panel.run_dir) is not None and not panel.resume_button.disabled
@@ -377,16 +385,13 @@ def test_stop_in_the_kernel_saves_a_checkpoint_and_resume_finishes(tmp_path):
 
 def test_a_subprocess_run_is_followed_and_stopped_by_signal(tmp_path):
     cfg = tiny(tmp_path, "train.max_steps=400", "train.save_steps=1000", "train.logging_steps=1")
-    panel = RunPanel(cfg)
-    panel.mode.value = "subprocess"
-    first_log = threading.Event()
-    panel.plot.add = lambda record, add=panel.plot.add: (add(record), first_log.set())
-    panel.train()
-    assert first_log.wait(300), panel.status.value
+    panel = logging_run(cfg, "subprocess")
     panel.stop()
     assert panel.wait(300) == "stopped", panel.status.value
     assert runs.status(panel.run_dir) == "stopped" and runs.latest_checkpoint(panel.run_dir) is not None
-    assert panel.progress.value >= 1 and not list(Path(cfg.output.root).glob(".panel-*.yaml"))
+    assert panel.progress.value >= 1 and not list(Path(cfg.output.root).glob(".panel-*"))
+    # The child's own output is kept with the run.
+    assert "stopping after this step" in (panel.run_dir / "console.log").read_text()
 
 
 @pytest.mark.parametrize("mode", ["kernel", "subprocess"])

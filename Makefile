@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(PY) bench/overhead.py --method dpo | tee bench/results/dpo_overhead.txt
 	$(PY) bench/alignment.py | tee bench/results/alignment.txt
 	$(PY) bench/app.py | tee bench/results/app.txt
+	$(PY) bench/slow_loader.py | tee bench/results/slow_loader.txt
 
 # The README's pictures of the app: the browser tests, copying their screenshots into docs/.
 screenshots: $(STAMP)

@@ -111,11 +111,14 @@ class RunPanel(w.VBox):
             self.status.value = f"running: {html.escape(str(run_dir))}"
 
     def _logged(self, record: dict) -> None:
-        step, total = record.get("step", 0), record.get("max_steps") or self.progress.max
-        self.progress.max, self.progress.value = max(total, 1), min(step, total)
-        if self.state == "running":
-            self.status.value = self._progress_text(record, step, total)
-        self.plot.add(record)
+        try:
+            step, total = record.get("step", 0), record.get("max_steps") or self.progress.max
+            self.progress.max, self.progress.value = max(total, 1), min(step, total)
+            if self.state == "running":
+                self.status.value = self._progress_text(record, step, total)
+            self.plot.add(record)
+        except Exception as error:  # noqa: BLE001  (a display glitch must not end the training it shows)
+            self.summary.value = note_html(f"the live view failed: {error!r}", "#b00020", indent=False)
 
     def _end(self, status: str, message: str | None) -> None:
         self.plot.draw()

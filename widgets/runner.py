@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import config as config_mod
-from workbench import runs
+from workbench import devices, runs
 
 LONG_RUN_STEPS = 500  # longer runs go to a subprocess by default: they survive a kernel restart
 
@@ -39,8 +39,8 @@ class Callbacks:
 
 def choose_mode(cfg: config_mod.RunConfig, device_kind: str) -> tuple[str, str]:
     """kernel or subprocess for mode 'auto', with the reason shown in the panel."""
-    if device_kind == "npu":
-        return "subprocess", "NPU: torch_npu disables its task queue inside IPython, which slows training"
+    if why := devices.subprocess_reason(device_kind):
+        return "subprocess", why
     if cfg.distributed.num_processes > 1:
         return "subprocess", "several devices need a launcher"
     if cfg.train.max_steps < 0 or cfg.train.max_steps > LONG_RUN_STEPS:

@@ -48,6 +48,7 @@ class DataConfig:
     max_samples: int | None = None
     max_length: int = 256
     completion_only_loss: bool = True  # learn the answers, not the prompts
+    sample_cost_ms: float = 0.0  # simulate an expensive per-sample transform in the data loader (teaching)
 
 
 @dataclass(frozen=True)

@@ -408,6 +408,13 @@ def _lifetime_peak_rss() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
 
 
+def subprocess_reason(kind: str) -> str | None:
+    """Why runs on a `kind` device belong in a subprocess rather than a notebook kernel (DESIGN 3.3)."""
+    if kind == "npu":
+        return "NPU: torch_npu disables its task queue inside IPython, which slows training"
+    return None
+
+
 def four_bit_problem(kind: str) -> str | None:
     """Why 4-bit QLoRA cannot run on a `kind` device, found without importing torch; None if it may."""
     if kind == "npu":

@@ -48,6 +48,7 @@ class Recorder(TrainerCallback):
         should_stop: Callable[[], bool] | None = None,
         echo: bool = True,
         stop_by_exception: bool = False,
+        clock: Any = None,
     ):
         # not `self.on_log`: that name is the callback hook itself
         self.run, self.device, self.notify, self.should_stop, self.echo = (
@@ -59,6 +60,7 @@ class Recorder(TrainerCallback):
         )
         self.stopped = False
         self.stop_by_exception = stop_by_exception
+        self.clock = clock  # a steptimes.StepClock: each log carries the window's step timing
         self.started = self.last_time = time.perf_counter()
         self.last_tokens = 0.0
 
@@ -85,11 +87,7 @@ class Recorder(TrainerCallback):
         record = self.record(state, logs or {})
         self.run.metric(record)
         if self.notify is not None:
-            try:
-                self.notify(record)
-            except Exception as error:  # noqa: BLE001  (a watcher's bug must not end the training it watches)
-                self.run.event("warning", reason=f"on_log listener failed and was dropped: {error!r}")
-                self.notify = None
+            self.notify(record)
         if self.echo and "train_runtime" not in logs:  # the end-of-training totals repeat the last step
             print(progress_line(record, state.max_steps), flush=True)
 
@@ -104,6 +102,8 @@ class Recorder(TrainerCallback):
             record["tokens_per_second"] = round((tokens - self.last_tokens) / (now - self.last_time), 1)
             self.last_tokens, self.last_time = tokens, now
         record["memory_peak_mb"] = round(devices.peak_memory(self.device) / 2**20, 1)
+        if self.clock is not None:
+            record.update(self.clock.take())
         return record
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench import adapters, data, devices, doctor, evaluate, methods, models, runs, stages
+from workbench import adapters, data, devices, diagnosis, doctor, evaluate, methods, models, runs, stages
 from workbench import config as config_mod
 from workbench.config import RunConfig
 
@@ -118,6 +118,7 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
     from transformers.utils.logging import disable_progress_bar as quiet_loading
 
     from workbench.monitor import Recorder, StopTraining
+    from workbench.steptimes import StepClock
 
     disable_progress_bar()  # the workbench prints its own progress; library bars garble logs and notebooks
     quiet_loading()
@@ -128,11 +129,21 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
     score = c.method.scorer(cfg, model, c.tokenizer) if hasattr(c.method, "scorer") else None
     before = _evaluate(cfg, c, model, score, "before", say) if cfg.eval.before else {}
     stop_by_exception = getattr(c.method, "STOP_BY_EXCEPTION", False)
+    clock = StepClock(c.device)
     recorder = Recorder(
-        run, c.device, on_log, should_stop, echo=say is print, stop_by_exception=stop_by_exception
+        run,
+        c.device,
+        on_log,
+        should_stop,
+        echo=say is print,
+        stop_by_exception=stop_by_exception,
+        clock=clock,
     )
     args = methods.common_args(cfg, c.device, run.checkpoints)
-    trainer = c.method.build(cfg, model, c.tokenizer, c.train_set, c.plan, args, [recorder])
+    trainer = c.method.build(cfg, model, c.tokenizer, c.train_set, c.plan, args, [recorder, clock])
+    clock.attach(trainer)
+    if cfg.data.sample_cost_ms:
+        trainer.data_collator = CostlyCollator(trainer.data_collator, cfg.data.sample_cost_ms / 1e3)
     trainer.remove_callback(PrinterCallback)  # it would print raw log dicts next to our progress lines
     adapters.match_adapter_dtype(trainer.model, c.plan)  # TRL 1.12 casts QLoRA adapters to bf16, slow on CPU
     trainable, total = adapters.trainable_parameters(trainer.model)
@@ -154,6 +165,7 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
     after = _evaluate(cfg, c, policy, score, "after", say) if measure else {}
     summary = _summary(cfg, c.device, output, wall, trainable, total, before, after, saved, status, trainer)
     summary["start"] = c.start.record()  # what a later stage or chat merges before this run's adapter
+    summary |= _bottlenecks(run, cfg, say)
     run.finish(summary)
     say(f"{status}: {run.path}")
     return RunResult(run.path, status, summary, policy, c.tokenizer)
@@ -234,6 +246,29 @@ def _summary(cfg, device, output, wall, trainable, total, before, after, result_
         "precision": device.precision,
         "versions": doctor.versions(),
     }
+
+
+def _bottlenecks(run: runs.Run, cfg: RunConfig, say: Callable) -> dict:
+    """The average step split and what slows the run, from the step timing in metrics.jsonl."""
+    records = runs.read_jsonl(run.path / "metrics.jsonl")
+    findings = diagnosis.diagnose(records, cfg.train.dataloader_num_workers)
+    for finding in findings:
+        say(f"diagnosis: {finding.detail}")
+    split = {k: round(v, 5) for k, v in diagnosis.step_split(records).items()}
+    return {"step_split_s": split, "diagnosis": diagnosis.as_records(findings)}
+
+
+@dataclass
+class CostlyCollator:
+    """A data collator that first spends `seconds` per sample, as an expensive transform would (decoding,
+    augmentation). It runs where the collator runs: in the training loop, or in the loader's workers."""
+
+    collate: Any
+    seconds: float
+
+    def __call__(self, samples: list) -> Any:
+        time.sleep(self.seconds * len(samples))  # waiting, not computing: workers overlap it with training
+        return self.collate(samples)
 
 
 def _logged_tokens(trainer: Any) -> int:

@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(PY) bench/alignment.py | tee bench/results/alignment.txt
 	$(PY) bench/app.py | tee bench/results/app.txt
 	$(PY) bench/slow_loader.py | tee bench/results/slow_loader.txt
+	$(PY) bench/profiling.py | tee bench/results/profiling.txt
 
 # The README's pictures of the app: the browser tests, copying their screenshots into docs/.
 screenshots: $(STAMP)

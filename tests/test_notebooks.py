@@ -427,3 +427,25 @@ def test_grpo_notebook_shows_rewards_curve_and_comparison(grpo):
     printed = "".join(outputs(nb, "stdout"))
     assert len(re.findall(r"Reverse: \w+\s+answered '.*' \(expected '\w+'\), reward \d", printed)) == 3
     assert len(outputs(nb, "image/png")) == 1
+
+
+# --- 07_profiling: the slow-loader story ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def profiling_nb(tmp_path_factory):
+    root = tmp_path_factory.mktemp("profiling_runs")
+    # 20 ms per sample and 4 workers: the loader dominates, and the fix clears it, even on a busy CPU
+    return execute("07_profiling.ipynb", {"STEPS": 12, "SAMPLE_COST_MS": 20.0, "WORKERS": 4}, root), root
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_profiling_notebook_names_the_loader_then_shows_the_fix(profiling_nb):
+    nb, root = profiling_nb
+    printed = "".join(outputs(nb, "stdout"))
+    assert "diagnosis: the data loader takes" in printed
+    before, after = map(int, re.search(r"data loader share of a step: (\d+)% -> (\d+)%", printed).groups())
+    assert after < before / 2
+    assert "top operators by self time" in printed and "aten::mm" in printed
+    assert len(run_dirs(root)) == 3

@@ -450,3 +450,36 @@ def wait_for(condition, seconds: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def test_profile_view_shows_the_split_the_diagnosis_and_the_operators(tmp_path):
+    from widgets import ProfileView
+
+    run = tmp_path / "run"
+    (run / "profile").mkdir(parents=True)
+    timing = {"data_wait_s": 0.1, "compute_s": 0.14, "optimizer_s": 0.01, "other_s": 0.0, "step_s": 0.25}
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, **timing}) + "\n" for s in (10, 20)))
+    finding = {"what": "data loader", "share": 0.4, "detail": "the data loader takes 40% of each step"}
+    split = {"data_wait": 0.1, "compute": 0.14, "optimizer": 0.01, "other": 0.0, "step": 0.25}
+    (run / "summary.json").write_text(json.dumps({"step_split_s": split, "diagnosis": [finding]}))
+    operator = {"operator": "aten::mm", "calls": 7, "host_ms": 12.5, "device_ms": 0.0}
+    profile = {"backend": "torch.profiler", "notes": [], "top_operators": [operator], "peak_memory_mb": 700.0}
+    (run / "profile" / "summary.json").write_text(json.dumps(profile))
+    view = ProfileView(run)
+    assert "data wait 40%" in view.text.value and "the data loader takes 40% of each step" in view.text.value
+    assert "aten::mm" in view.table.value and view.bars.value[:4] == b"\x89PNG"
+
+
+def test_profile_view_of_a_run_without_timing_says_so(tmp_path):
+    from widgets import ProfileView
+
+    view = ProfileView(tmp_path)
+    assert "no step timing" in view.text.value and view.bars.layout.display == "none"
+    assert "not profiled" in view.table.value
+
+
+def test_the_profile_toggle_turns_profiling_on_for_the_run(app):
+    app.run.profile_box.value = True
+    app.run.train()
+    (run,) = FakeRun.made
+    assert run.cfg.profile.enabled and not app.config().profile.enabled

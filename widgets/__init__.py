@@ -4,7 +4,7 @@
     Workbench()                      # the whole app: model, dataset, adapter, method, device, run, runs, chat
 
 Every panel also works on its own: ModelPanel(), DatasetPanel(), AdapterPanel(), MethodPanel(),
-DevicePanel(), RunPanel(cfg), LossPlot(run_dir), RunsPanel(root), ChatPanel(root).
+DevicePanel(), RunPanel(cfg), LossPlot(run_dir), ProfileView(run_dir), RunsPanel(root), ChatPanel(root).
 Nothing here imports torch: a run loads it when it starts.
 """
 
@@ -16,6 +16,7 @@ from widgets.device_panel import DevicePanel
 from widgets.method_panel import MethodPanel
 from widgets.model_panel import ModelPanel
 from widgets.plots import LossPlot
+from widgets.profile_view import ProfileView
 from widgets.run_panel import RunPanel
 from widgets.runs_panel import RunsPanel
 
@@ -27,6 +28,7 @@ __all__ = [
     "LossPlot",
     "MethodPanel",
     "ModelPanel",
+    "ProfileView",
     "RunPanel",
     "RunsPanel",
     "Workbench",

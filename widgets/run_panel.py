@@ -11,6 +11,7 @@ import ipywidgets as w
 
 from widgets.form import note_html, table_html
 from widgets.plots import LossPlot
+from widgets.profile_view import ProfileView
 from widgets.runner import Callbacks, KernelRun, SubprocessRun, choose_mode, describe
 from workbench import config as config_mod
 from workbench import runs
@@ -43,11 +44,16 @@ class RunPanel(w.VBox):
         self.status.add_class("wb-status")
         self.plot = LossPlot()
         self.summary = w.HTML()
+        self.profile_box = w.Checkbox(description="profile a few steps (profile.enabled)", indent=False)
+        self.where = ProfileView()  # where the time went: filled when a run ends
         self.handle, self.run_dir, self.state, self.problems = None, None, "ready", []
         self.ended: list[Callable[[str], None]] = []  # told the final state (the app refreshes Runs and Chat)
         self._first: tuple[int, float] | None = None  # (step, elapsed) of the first log, for the ETA
-        buttons = w.HBox([self.mode, self.train_button, self.stop_button, self.resume_button])
-        super().__init__([buttons, self.progress, self.status, self.plot, self.summary])
+        buttons = w.HBox(
+            [self.mode, self.train_button, self.stop_button, self.resume_button, self.profile_box]
+        )
+        where = w.Accordion([self.where], titles=["Where the time went"])
+        super().__init__([buttons, self.progress, self.status, self.plot, self.summary, where])
         self._buttons()
 
     # --- actions (buttons call these; so can code) -----------------------------------------------------
@@ -62,6 +68,8 @@ class RunPanel(w.VBox):
             self.run_dir = None  # a new run must never offer to resume the previous one
         try:
             cfg, recipe = self._config(resume)
+            if self.profile_box.value and not cfg.profile.enabled:
+                cfg = config_mod.override(cfg, {"profile.enabled": True})
             mode, why = (
                 (self.mode.value, "") if self.mode.value != "auto" else choose_mode(cfg, self.device_kind())
             )
@@ -131,6 +139,8 @@ class RunPanel(w.VBox):
             resumable = " (Resume continues from its checkpoint)" if status == "stopped" else ""
             self.status.value = f"<b>{status}</b>{where}{resumable}"
         self.summary.value = _summary_html(runs.summary(self.run_dir)) if self.run_dir else ""
+        if self.run_dir:
+            self.where.show(self.run_dir)
         self.state = status  # last: until now Train stays off, so a new run cannot be overwritten by this one
         self._buttons()
         for callback in self.ended:

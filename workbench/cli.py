@@ -38,6 +38,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("recipe")
     t.add_argument("overrides", nargs="*", metavar="section.key=value")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    f = sub.add_parser("profile", help="profile a few steps of a recipe and say where the time goes")
+    f.add_argument("recipe")
+    f.add_argument("overrides", nargs="*", metavar="section.key=value")
     s = sub.add_parser("show", help="print the resolved config of a recipe")
     s.add_argument("recipe")
     s.add_argument("overrides", nargs="*", metavar="section.key=value")
@@ -120,6 +123,21 @@ class _stop_on_signals:
             signal.signal(sig, handler)
 
 
+def profile(args: argparse.Namespace) -> int:
+    """A short, bounded run of the recipe with the profiler on (no evaluation, no saved result)."""
+    from workbench import profiling, runs
+    from workbench.training import train as run_train
+
+    cfg = config_mod.load(args.recipe, args.overrides)
+    p = cfg.profile
+    short = {"profile.enabled": True, "train.max_steps": p.wait + p.warmup + p.active + 1,
+             "train.logging_steps": 1, "train.save_steps": 10**9, "eval.before": False, "eval.after": False,
+             "output.save_result": False, "output.name": f"{runs.run_name(cfg)}-profile"}  # fmt: skip
+    result = run_train(config_mod.override(cfg, short), echo=False)
+    print(profiling.report(result.run_dir))
+    return 0
+
+
 def show(args: argparse.Namespace) -> int:
     print(config_mod.dump(config_mod.load(args.recipe, args.overrides)), end="")
     return 0
@@ -172,4 +190,11 @@ def _prompts():
         yield text
 
 
-COMMANDS = {"train": train, "show": show, "doctor": doctor, "download": download, "chat": chat}
+COMMANDS = {
+    "train": train,
+    "profile": profile,
+    "show": show,
+    "doctor": doctor,
+    "download": download,
+    "chat": chat,
+}

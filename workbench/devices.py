@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # config reads ORDER from here, so the import at run time goes the other way
     from workbench.config import DeviceConfig, DistributedConfig
@@ -406,6 +406,25 @@ def _lifetime_peak_rss() -> int:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
+
+
+def profiler_backend(device: Device) -> tuple[Any, list]:
+    """The profiler module for `device` and the activities to record (DESIGN 3.6).
+
+    torch_npu.profiler on an NPU (the stock profiler sees only the host there), torch.profiler elsewhere;
+    both offer profile(), schedule() and tensorboard_trace_handler(). DeviceError when it is missing.
+    """
+    if device.type == "npu":
+        try:
+            module = importlib.import_module("torch_npu.profiler")
+        except ImportError as error:
+            raise DeviceError(f"torch_npu has no profiler module here ({error}); update torch_npu") from None
+        return module, [module.ProfilerActivity.CPU, module.ProfilerActivity.NPU]
+    module = getattr(_torch(), "profiler", None)
+    if module is None or not hasattr(module, "schedule"):
+        raise DeviceError("this torch has no torch.profiler with schedules; install torch >= 2.0")
+    extra = [module.ProfilerActivity.CUDA] if device.type == "cuda" else []
+    return module, [module.ProfilerActivity.CPU, *extra]
 
 
 def subprocess_reason(kind: str) -> str | None:

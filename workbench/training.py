@@ -118,6 +118,7 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
     from transformers.utils.logging import disable_progress_bar as quiet_loading
 
     from workbench.monitor import Recorder, StopTraining
+    from workbench.profile_window import ProfileWindow
     from workbench.steptimes import StepClock
 
     disable_progress_bar()  # the workbench prints its own progress; library bars garble logs and notebooks
@@ -140,7 +141,9 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
         clock=clock,
     )
     args = methods.common_args(cfg, c.device, run.checkpoints)
-    trainer = c.method.build(cfg, model, c.tokenizer, c.train_set, c.plan, args, [recorder, clock])
+    window = ProfileWindow(cfg.profile, c.device, run.path, say) if cfg.profile.enabled else None
+    callbacks = [recorder, clock, *([window] if window else [])]
+    trainer = c.method.build(cfg, model, c.tokenizer, c.train_set, c.plan, args, callbacks)
     clock.attach(trainer)
     if cfg.data.sample_cost_ms:
         trainer.data_collator = CostlyCollator(trainer.data_collator, cfg.data.sample_cost_ms / 1e3)
@@ -166,6 +169,8 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
     summary = _summary(cfg, c.device, output, wall, trainable, total, before, after, saved, status, trainer)
     summary["start"] = c.start.record()  # what a later stage or chat merges before this run's adapter
     summary |= _bottlenecks(run, cfg, say)
+    if window is not None:
+        summary["profile_notes"] = window.notes
     run.finish(summary)
     say(f"{status}: {run.path}")
     return RunResult(run.path, status, summary, policy, c.tokenizer)

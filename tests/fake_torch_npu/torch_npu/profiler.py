@@ -1,0 +1,39 @@
+"""A stand-in for torch_npu.profiler: records how it was driven, in CALLS, and writes nothing."""
+
+import enum
+
+CALLS = []
+
+
+class ProfilerActivity(enum.Enum):
+    CPU = "CPU"
+    NPU = "NPU"
+
+
+def schedule(wait, warmup, active, repeat=0, skip_first=0):
+    return {"wait": wait, "warmup": warmup, "active": active, "repeat": repeat}
+
+
+def tensorboard_trace_handler(dir_name=None, worker_name=None, use_gzip=False):
+    return {"trace_handler": dir_name}
+
+
+class profile:
+    def __init__(self, activities=None, schedule=None, on_trace_ready=None, **options):
+        CALLS.append(
+            {
+                "activities": [a.value for a in activities],
+                "schedule": schedule,
+                "on_trace_ready": on_trace_ready,
+                **options,
+            }
+        )
+
+    def start(self):
+        CALLS.append("start")
+
+    def step(self):
+        CALLS.append("step")
+
+    def stop(self):
+        CALLS.append("stop")

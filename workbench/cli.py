@@ -133,6 +133,8 @@ def profile(args: argparse.Namespace) -> int:
     short = {"profile.enabled": True, "train.max_steps": p.wait + p.warmup + p.active + 1,
              "train.logging_steps": 1, "train.save_steps": 10**9, "eval.before": False, "eval.after": False,
              "output.save_result": False, "output.name": f"{runs.run_name(cfg)}-profile"}  # fmt: skip
+    if not any(o.startswith("profile.profile_memory=") for o in args.overrides):
+        short["profile.profile_memory"] = True  # a few steps can afford the memory timeline
     result = run_train(config_mod.override(cfg, short), echo=False)
     print(profiling.report(result.run_dir))
     return 0

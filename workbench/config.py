@@ -141,6 +141,7 @@ class ProfileConfig:
     record_shapes: bool = False
     profile_memory: bool = False
     with_stack: bool = False
+    peak_tflops: float | None = None  # the device's peak for MFU; unset: a matmul measures it once, cached
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ import re
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -408,23 +409,35 @@ def _lifetime_peak_rss() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
 
 
-def profiler_backend(device: Device) -> tuple[Any, list]:
-    """The profiler module for `device` and the activities to record (DESIGN 3.6).
+@dataclass(frozen=True)
+class ProfilerBackend:
+    module: Any  # offers profile(), schedule() and tensorboard_trace_handler()
+    activities: list
+    handler_options: dict = field(default_factory=dict)  # extra tensorboard_trace_handler arguments
+    analyse: Callable[[str], None] | None = None  # offline analysis of the folder, after training
 
-    torch_npu.profiler on an NPU (the stock profiler sees only the host there), torch.profiler elsewhere;
-    both offer profile(), schedule() and tensorboard_trace_handler(). DeviceError when it is missing.
+
+def profiler_backend(device: Device) -> ProfilerBackend:
+    """The profiler for `device` (DESIGN 3.6): torch_npu.profiler on an NPU, torch.profiler elsewhere.
+
+    On an NPU the stock profiler sees only the host. torch_npu's trace handler would parse its data when
+    the window closes, stalling training; the workbench asks for raw data only and runs the offline
+    analysis once training is over. DeviceError when the profiler is missing.
     """
     if device.type == "npu":
         try:
             module = importlib.import_module("torch_npu.profiler")
+            offline = importlib.import_module("torch_npu.profiler.profiler")
         except ImportError as error:
             raise DeviceError(f"torch_npu has no profiler module here ({error}); update torch_npu") from None
-        return module, [module.ProfilerActivity.CPU, module.ProfilerActivity.NPU]
+        activities = [module.ProfilerActivity.CPU, module.ProfilerActivity.NPU]
+        analyse = lambda folder: offline.analyse(profiler_path=folder)  # noqa: E731 -> <worker>_ascend_pt/
+        return ProfilerBackend(module, activities, {"analyse_flag": False}, analyse)
     module = getattr(_torch(), "profiler", None)
     if module is None or not hasattr(module, "schedule"):
         raise DeviceError("this torch has no torch.profiler with schedules; install torch >= 2.0")
     extra = [module.ProfilerActivity.CUDA] if device.type == "cuda" else []
-    return module, [module.ProfilerActivity.CPU, *extra]
+    return ProfilerBackend(module, [module.ProfilerActivity.CPU, *extra])
 
 
 def subprocess_reason(kind: str) -> str | None:

@@ -22,28 +22,31 @@ from workbench.config import ProfileConfig
 class ProfileWindow(TrainerCallback):
     def __init__(self, cfg: ProfileConfig, device: devices.Device, run_dir: Path, say: Callable = print):
         self.cfg, self.device, self.folder, self.say = cfg, device, run_dir / profiling.FOLDER, say
-        self.profiler, self.module, self.notes, self.left = None, None, [], 0
+        self.backend, self.profiler, self.notes, self.peak_mb = None, None, [], None
+        self.steps = self.active = self.recorded = 0
 
     def on_train_begin(self, args, state, control, **kwargs):
-        wait, warmup, active = self._window(state.max_steps - state.global_step)
+        wait, warmup, self.active = self._window(state.max_steps - state.global_step)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self.module, activities = devices.profiler_backend(self.device)
+            self.backend = devices.profiler_backend(self.device)
         except (OSError, devices.DeviceError) as error:
             self._note(
                 f"profiling is off for this run ({error}); the step timing in metrics.jsonl still works"
             )
             return
-        self.profiler = self.module.profile(
-            activities=activities,
-            schedule=self.module.schedule(wait=wait, warmup=warmup, active=active, repeat=1),
-            on_trace_ready=self.module.tensorboard_trace_handler(str(self.folder)),
+        module = self.backend.module
+        self.profiler = module.profile(
+            activities=self.backend.activities,
+            schedule=module.schedule(wait=wait, warmup=warmup, active=self.active, repeat=1),
+            on_trace_ready=module.tensorboard_trace_handler(str(self.folder), **self.backend.handler_options),
             record_shapes=self.cfg.record_shapes,
             profile_memory=self.cfg.profile_memory,
             with_stack=self.cfg.with_stack,
         )
-        self.left = wait + warmup + active
-        devices.reset_peak_memory(self.device)
+        self.steps = wait + warmup + self.active
+        if wait + warmup == 0:
+            devices.reset_peak_memory(self.device)
         self.profiler.start()
 
     def _window(self, steps: int) -> tuple[int, int, int]:
@@ -58,25 +61,41 @@ class ProfileWindow(TrainerCallback):
         return wait, warmup, active
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.profiler is not None:
-            self.profiler.step()
-            self.left -= 1
-            if self.left <= 0:
-                self._finish()
+        if self.profiler is None or self.recorded >= self.steps:
+            return
+        self.profiler.step()
+        self.recorded += 1
+        if self.recorded == self.steps - self.active:  # the recorded steps start: their own peak
+            devices.reset_peak_memory(self.device)
+        if self.recorded == self.steps:
+            self._close()
 
     def on_train_end(self, args, state, control, **kwargs):
-        self._finish()  # a run that stopped inside the window keeps what was recorded
+        self._close()  # a run that stopped inside the window keeps what was recorded
+        self._summarise()
 
-    def _finish(self) -> None:
+    def _close(self) -> None:
+        if self.profiler is not None and self.peak_mb is None:
+            self.peak_mb = round(devices.peak_memory(self.device) / 2**20, 1)
+            self.profiler.stop()
+
+    def _summarise(self) -> None:
+        """The offline analysis where the backend has one, then profile/summary.json."""
         if self.profiler is None:
             return
-        profiler, self.profiler = self.profiler, None
-        profiler.stop()
+        if self.backend.analyse is not None:
+            try:
+                self.backend.analyse(str(self.folder))
+            except Exception as error:  # a failed analysis keeps the raw data for a later try
+                self._note(f"the profiler's offline analysis failed ({type(error).__name__}: {error}); "
+                           f"the raw data is in {self.folder}")  # fmt: skip
+        steps = max(min(self.recorded, self.steps) - (self.steps - self.active), 1)
         summary = {
-            "backend": self.module.__name__,
+            "backend": self.backend.module.__name__,
             "notes": self.notes,
-            **profiling.summarise(profiler, self.device),
+            **profiling.summarise(self.profiler, self.folder, steps, self.peak_mb),
         }
+        self.profiler = None
         try:
             (self.folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         except OSError as error:

@@ -9,19 +9,36 @@ import json
 from pathlib import Path
 from typing import Any
 
-from workbench import devices
+from workbench import traces
 
 FOLDER = "profile"
 TOP = 15  # operators kept in the summary
 
 
-def summarise(profiler: Any, device: devices.Device) -> dict:
-    """Top operators by self time (host and device, in ms) and the peak memory of the profiled window."""
+def summarise(profiler: Any, folder: Path, steps: int, peak_mb: float | None) -> dict:
+    """What the window recorded: top operators by self time (host and device ms), peak memory, the memory
+    timeline, operators that fell back to the CPU, and communication (ms per recorded step)."""
+    events = traces.chrome_events(folder)
+    device_steps = traces.ascend_steps(folder)  # torch_npu's own split of the device's time
+    communication = device_steps.get("communication", traces.communication_ms(events) / steps)
+    timeline = traces.ascend_memory(folder) or traces.memory_timeline(events)
+    return {
+        "top_operators": _top(_operators(profiler) or traces.ascend_operators(folder)),
+        "peak_memory_mb": max([peak_mb or 0.0, *timeline.get("allocated_mb", [])]),
+        "memory_timeline": timeline,
+        "cpu_fallback": traces.fallback_operators(events),
+        "communication_ms_per_step": round(communication, 3),
+        "device_step_ms": device_steps,
+        "steps": steps,
+    }
+
+
+def _operators(profiler: Any) -> list[dict]:
     try:
         averages = profiler.key_averages()
     except (AttributeError, RuntimeError, AssertionError):  # torch_npu keeps its tables on disk
-        averages = []
-    rows = [
+        return []
+    return [
         {
             "operator": a.key,
             "calls": a.count,
@@ -30,8 +47,10 @@ def summarise(profiler: Any, device: devices.Device) -> dict:
         }
         for a in averages
     ]
-    rows.sort(key=lambda r: r["host_ms"] + r["device_ms"], reverse=True)
-    return {"top_operators": rows[:TOP], "peak_memory_mb": round(devices.peak_memory(device) / 2**20, 1)}
+
+
+def _top(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: r["host_ms"] + r["device_ms"], reverse=True)[:TOP]
 
 
 def read(run_dir: str | Path) -> dict:
@@ -41,7 +60,7 @@ def read(run_dir: str | Path) -> dict:
 
 
 def report(run_dir: str | Path) -> str:
-    """Where a run's time went, as text: step split, throughput, memory, top operators, diagnosis."""
+    """Where a run's time went, as text: step split, throughput, MFU, memory, top operators, diagnosis."""
     from workbench import runs
 
     run_dir, summary = Path(run_dir), runs.summary(run_dir)
@@ -50,24 +69,50 @@ def report(run_dir: str | Path) -> str:
     if split.get("step"):
         shares = " | ".join(f"{LABELS[k]} {split[k] / split['step']:.0%}" for k in LABELS)
         lines.append(f"average step {split['step'] * 1e3:.0f} ms: {shares}")
-    if summary.get("tokens_per_second"):
-        lines.append(f"throughput: {summary['tokens_per_second']:,.0f} tokens/s")
-    if profile:
-        lines.append(f"peak memory in the profiled steps: {profile['peak_memory_mb']:,.0f} MB")
-        lines += [
-            "top operators by self time:",
-            f"  {'operator':<48} {'calls':>6} {'host ms':>9} {'device ms':>9}",
-        ]
-        lines += [f"  {r['operator'][:48]:<48} {r['calls']:>6} {r['host_ms']:>9.1f} {r['device_ms']:>9.1f}"
-                  for r in profile["top_operators"]]  # fmt: skip
+    lines += _speed_lines(summary) + _profile_lines(profile)
     findings = summary.get("diagnosis") or []
     lines += ["diagnosis:"] + ([f"  - {f['detail']}" for f in findings] or ["  nothing stands out"])
     lines += [f"note: {n}" for n in summary.get("profile_notes") or profile.get("notes", [])]
-    if any((run_dir / FOLDER).glob("*.json")):
+    if any((run_dir / FOLDER).glob("*.json")) or any((run_dir / FOLDER).glob(traces.ASCEND)):
         lines.append(
             f"traces: {run_dir / FOLDER} (tensorboard --logdir it, or a *.pt.trace.json in ui.perfetto.dev)"
         )
     return "\n".join(lines)
+
+
+def _speed_lines(summary: dict) -> list[str]:
+    parts = [f"{summary[k]:,.{d}f} {unit}" for k, unit, d in
+             (("tokens_per_second", "tokens/s", 0), ("samples_per_second", "samples/s", 1)) if summary.get(k)]  # fmt: skip
+    lines = [f"throughput: {', '.join(parts)}"] if parts else []
+    if summary.get("mfu") is not None:
+        lines.append(f"MFU: {summary['mfu']:.1%} ({summary['model_tflops'] * 1e3:,.1f} of "
+                     f"{summary['peak_tflops'] * 1e3:,.1f} GFLOP/s, {summary['peak_source']})")  # fmt: skip
+    return lines
+
+
+def _profile_lines(profile: dict) -> list[str]:
+    if not profile:
+        return []
+    lines = [f"peak memory in the profiled steps: {profile['peak_memory_mb']:,.0f} MB"]
+    timeline = profile.get("memory_timeline") or {}
+    if timeline:
+        mb = timeline["allocated_mb"]
+        lines.append(f"tensor memory over {timeline['ms'][-1]:,.0f} ms: {mb[0]:,.0f} MB at the start, "
+                     f"{max(mb):,.0f} MB at most, {mb[-1]:,.0f} MB at the end")  # fmt: skip
+    device = profile.get("device_step_ms") or {}
+    if device:
+        lines.append("the device per step: " + ", ".join(f"{k} {v:,.1f} ms" for k, v in device.items()))
+    elif profile.get("communication_ms_per_step"):
+        lines.append(f"communication: {profile['communication_ms_per_step']:,.1f} ms per step")
+    lines += [f"fell back to the CPU: {f['operator']} ({f['calls']} calls, {f['ms']:,.1f} ms)"
+              for f in profile.get("cpu_fallback", [])]  # fmt: skip
+    lines += [
+        "top operators by self time:",
+        f"  {'operator':<48} {'calls':>6} {'host ms':>9} {'device ms':>9}",
+    ]
+    lines += [f"  {r['operator'][:48]:<48} {r['calls']:>6} {r['host_ms']:>9.1f} {r['device_ms']:>9.1f}"
+              for r in profile["top_operators"]]  # fmt: skip
+    return lines
 
 
 LABELS = {"data_wait": "data wait", "compute": "forward+backward", "optimizer": "optimizer", "other": "other"}

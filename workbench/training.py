@@ -12,7 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench import adapters, data, devices, diagnosis, doctor, evaluate, methods, models, runs, stages
+from workbench import (
+    adapters,
+    data,
+    devices,
+    diagnosis,
+    doctor,
+    evaluate,
+    methods,
+    mfu,
+    models,
+    profiling,
+    runs,
+    stages,
+)
 from workbench import config as config_mod
 from workbench.config import RunConfig
 
@@ -168,7 +181,7 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
     after = _evaluate(cfg, c, policy, score, "after", say) if measure else {}
     summary = _summary(cfg, c.device, output, wall, trainable, total, before, after, saved, status, trainer)
     summary["start"] = c.start.record()  # what a later stage or chat merges before this run's adapter
-    summary |= _bottlenecks(run, cfg, say)
+    summary |= _bottlenecks(run, cfg, c.device, policy, say)
     if window is not None:
         summary["profile_notes"] = window.notes
     run.finish(summary)
@@ -253,14 +266,49 @@ def _summary(cfg, device, output, wall, trainable, total, before, after, result_
     }
 
 
-def _bottlenecks(run: runs.Run, cfg: RunConfig, say: Callable) -> dict:
-    """The average step split and what slows the run, from the step timing in metrics.jsonl."""
+def _bottlenecks(run: runs.Run, cfg: RunConfig, device: devices.Device, model: Any, say: Callable) -> dict:
+    """The average step split, throughput, MFU and what slows the run, from the step timing in
+    metrics.jsonl and the profile, if one was recorded."""
     records = runs.read_jsonl(run.path / "metrics.jsonl")
-    findings = diagnosis.diagnose(records, cfg.train.dataloader_num_workers)
+    split = diagnosis.step_split(records)
+    speed = _speed(cfg, device, model, records, split)
+    facts = diagnosis.Facts(
+        workers=cfg.train.dataloader_num_workers,
+        batch_size=cfg.train.per_device_train_batch_size,
+        tokens_per_batch=speed.get("tokens_per_batch"),
+        mfu=speed.get("mfu"),
+        profile=profiling.read(run.path),
+    )
+    findings = diagnosis.diagnose(records, facts)
     for finding in findings:
         say(f"diagnosis: {finding.detail}")
-    split = {k: round(v, 5) for k, v in diagnosis.step_split(records).items()}
-    return {"step_split_s": split, "diagnosis": diagnosis.as_records(findings)}
+    return {
+        "step_split_s": {k: round(v, 5) for k, v in split.items()},
+        **speed,
+        "diagnosis": diagnosis.as_records(findings),
+    }
+
+
+def _speed(cfg: RunConfig, device: devices.Device, model: Any, records: list[dict], split: dict) -> dict:
+    """Steady-state samples/s and, where the trainer counts tokens, tokens per forward pass and MFU."""
+    if not split.get("step"):
+        return {}
+    batch = cfg.train.per_device_train_batch_size
+    samples = batch * cfg.train.gradient_accumulation_steps / split["step"]
+    speed = {"samples_per_second": round(samples, 2)}
+    rates = [r["tokens_per_second"] for r in diagnosis.steady(records) if r.get("tokens_per_second")]
+    if not rates:
+        return speed
+    tokens = sum(rates) / len(rates)
+    flops = mfu.flops_per_token(model, tokens / samples) * tokens
+    peak, source = mfu.peak(device, cfg.profile.peak_tflops)
+    return speed | {
+        "tokens_per_batch": round(tokens / samples * batch, 1),
+        "model_tflops": round(flops / 1e12, 4),
+        "mfu": round(flops / peak, 4),
+        "peak_tflops": round(peak / 1e12, 4),
+        "peak_source": source,
+    }
 
 
 @dataclass

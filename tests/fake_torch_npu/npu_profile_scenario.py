@@ -24,12 +24,13 @@ state = types.SimpleNamespace(max_steps=10, global_step=0)
 window.on_train_begin(None, state, None)
 for _ in range(4):
     window.on_step_end(None, state, None)
+window.on_train_end(None, state, None)
 calls = sys.modules["torch_npu.profiler"].CALLS
 print(
     json.dumps(
         {
             "device": device.type,
-            "backend": window.module.__name__,
+            "backend": window.backend.module.__name__ if window.backend else None,
             "calls": calls,
             "summary": profiling.read(window.folder.parent),
         },

@@ -1,4 +1,8 @@
-"""A stand-in for torch_npu.profiler: records how it was driven, in CALLS, and writes nothing."""
+"""A stand-in for torch_npu.profiler: records how it was driven, in CALLS.
+
+The window itself writes nothing; the offline analysis (torch_npu.profiler.profiler.analyse) writes the
+tables in ascend_profiler_output/ as torch_npu would.
+"""
 
 import enum
 
@@ -14,8 +18,8 @@ def schedule(wait, warmup, active, repeat=0, skip_first=0):
     return {"wait": wait, "warmup": warmup, "active": active, "repeat": repeat}
 
 
-def tensorboard_trace_handler(dir_name=None, worker_name=None, use_gzip=False):
-    return {"trace_handler": dir_name}
+def tensorboard_trace_handler(dir_name=None, worker_name=None, analyse_flag=True):
+    return {"trace_handler": dir_name, "analyse_flag": analyse_flag}
 
 
 class profile:

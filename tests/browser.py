@@ -232,16 +232,16 @@ def run_all_cells(pg: Page, url: str) -> None:
     pg.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
 
-def wait_for_app(pg: Page, timeout_s: float) -> Locator:
-    """The `.wb-app` box once shown; a traceback in an output fails at once, with its text."""
-    app = pg.locator(".wb-app")
+def wait_for_app(pg: Page, timeout_s: float, selector: str = ".wb-app") -> Locator:
+    """The app (or another widget's `selector`) once shown; a traceback in an output fails at once."""
+    app = pg.locator(selector).first
     traceback = pg.locator('[data-mime-type="application/vnd.jupyter.stderr"]', has_text="Traceback")
     deadline = time.monotonic() + timeout_s
     while not app.is_visible():
         if traceback.count():
             raise AssertionError(f"the notebook failed:\n{traceback.first.inner_text()}")
         if time.monotonic() > deadline:
-            raise AssertionError(f"no .wb-app after {timeout_s} s")
+            raise AssertionError(f"no {selector} after {timeout_s} s")
         time.sleep(0.5)
     return app
 

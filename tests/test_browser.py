@@ -1,12 +1,14 @@
 """The Jupyter app in a real browser (chromium + playwright; support code in tests/browser.py).
 
 JupyterLab: run the workbench notebook, pick the starter model and a bundled dataset, train, watch the
-loss plot and the step count move, stop. Voila: the same notebook served as an app.
+loss plot and the step count move, stop. Voila: the same notebook served as an app, and a profiled run's
+ProfileView.
 Screenshots of the app land in each test's tmp_path; `make screenshots` also copies them into docs/.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -93,3 +95,37 @@ def test_voila_serves_the_app(tmp_path):
         reveal(part(pg, "wb-dataset-source", "select")).select_option(label="bundled:reverse/sft_train")
         expect(reveal(part(pg, "wb-train", "button"))).to_be_enabled()
         screenshot(app, tmp_path, "workbench_voila.png")
+
+
+PROFILED = """\
+import os
+if not os.path.isdir("recipes"):
+    os.chdir("..")
+import workbench
+from widgets import ProfileView
+
+overrides = ["output.root=runs", "train.max_steps=12", "train.logging_steps=2", "data.sample_cost_ms=20",
+             "profile.enabled=true", "profile.profile_memory=true"]
+run = workbench.train(workbench.load_config("recipes/profile_slow_dataloader_starter.yaml", overrides), echo=False)
+ProfileView(run.run_dir)
+"""
+
+
+def test_voila_shows_where_a_profiled_runs_time_went(tmp_path):
+    from playwright.sync_api import expect
+
+    notebook = tmp_path / "profiled.ipynb"
+    cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": PROFILED}
+    notebook.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    with voila(notebook, tmp_path) as server, page(tmp_path) as pg:
+        pg.goto(server.url)
+        view = wait_for_app(pg, APP_TIMEOUT_S + TRAIN_TIMEOUT_S, ".wb-profile")
+        expect(view).to_contain_text("the data loader takes")
+        expect(view).to_contain_text("MFU")
+        expect(view.locator("table")).to_contain_text("aten::mm")
+        images = view.locator("img")
+        expect(images).to_have_count(2)  # the step split and the memory timeline
+        for i in range(2):
+            wait_until(lambda i=i: images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"),
+                       30, f"picture {i + 1} of the profile view")  # fmt: skip
+        screenshot(view, tmp_path, "profile_view.png")

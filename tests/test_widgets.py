@@ -462,12 +462,23 @@ def test_profile_view_shows_the_split_the_diagnosis_and_the_operators(tmp_path):
     finding = {"what": "data loader", "share": 0.4, "detail": "the data loader takes 40% of each step"}
     split = {"data_wait": 0.1, "compute": 0.14, "optimizer": 0.01, "other": 0.0, "step": 0.25}
     (run / "summary.json").write_text(json.dumps({"step_split_s": split, "diagnosis": [finding]}))
+    speed = {"samples_per_second": 128.0, "mfu": 0.213, "model_tflops": 0.02, "peak_tflops": 0.094,
+             "peak_source": "measured matmul peak"}  # fmt: skip
+    (run / "summary.json").write_text(json.dumps({"step_split_s": split, "diagnosis": [finding], **speed}))
     operator = {"operator": "aten::mm", "calls": 7, "host_ms": 12.5, "device_ms": 0.0}
-    profile = {"backend": "torch.profiler", "notes": [], "top_operators": [operator], "peak_memory_mb": 700.0}
+    timeline = {"ms": [0.0, 5.0, 9.0], "allocated_mb": [1.0, 57.0, 2.0]}
+    profile = {"backend": "torch.profiler", "notes": [], "top_operators": [operator], "peak_memory_mb": 700.0,
+               "memory_timeline": timeline, "communication_ms_per_step": 0.0, "cpu_fallback": []}  # fmt: skip
     (run / "profile" / "summary.json").write_text(json.dumps(profile))
     view = ProfileView(run)
     assert "data wait 40%" in view.text.value and "the data loader takes 40% of each step" in view.text.value
+    assert "128.0 samples/s" in view.text.value and "MFU 21.3%" in view.text.value
     assert "aten::mm" in view.table.value and view.bars.value[:4] == b"\x89PNG"
+    assert view.operators.to_dict("records") == [
+        {"operator": "aten::mm", "calls": 7, "host ms": 12.5, "device ms": 0.0}
+    ]
+    assert view.memory.value[:4] == b"\x89PNG" and view.memory.layout.display is None
+    assert "57 MB at most" in view.table.value
 
 
 def test_profile_view_of_a_run_without_timing_says_so(tmp_path):
@@ -475,6 +486,7 @@ def test_profile_view_of_a_run_without_timing_says_so(tmp_path):
 
     view = ProfileView(tmp_path)
     assert "no step timing" in view.text.value and view.bars.layout.display == "none"
+    assert view.memory.layout.display == "none" and view.operators is None
     assert "not profiled" in view.table.value
 
 

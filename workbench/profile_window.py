@@ -93,7 +93,7 @@ class ProfileWindow(TrainerCallback):
         summary = {
             "backend": self.backend.module.__name__,
             "notes": self.notes,
-            **profiling.summarise(self.profiler, self.folder, steps, self.peak_mb),
+            **profiling.summarise(self.folder, steps, self.peak_mb),
         }
         self.profiler = None
         try:

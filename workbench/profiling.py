@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from workbench import traces
 
@@ -15,15 +14,15 @@ FOLDER = "profile"
 TOP = 15  # operators kept in the summary
 
 
-def summarise(profiler: Any, folder: Path, steps: int, peak_mb: float | None) -> dict:
-    """What the window recorded: top operators by self time (host and device ms), peak memory, the memory
-    timeline, operators that fell back to the CPU, and communication (ms per recorded step)."""
+def summarise(folder: Path, steps: int, peak_mb: float | None) -> dict:
+    """What the window recorded, read from its files: top operators by self time (host and device ms),
+    peak memory, the memory timeline, operators that fell back to the CPU, and communication per step."""
     events = traces.chrome_events(folder)
     device_steps = traces.ascend_steps(folder)  # torch_npu's own split of the device's time
     communication = device_steps.get("communication", traces.communication_ms(events) / steps)
     timeline = traces.ascend_memory(folder) or traces.memory_timeline(events)
     return {
-        "top_operators": _top(_operators(profiler) or traces.ascend_operators(folder)),
+        "top_operators": _top(traces.ascend_operators(folder) or traces.operators(events)),
         "peak_memory_mb": max([peak_mb or 0.0, *timeline.get("allocated_mb", [])]),
         "memory_timeline": timeline,
         "cpu_fallback": traces.fallback_operators(events),
@@ -31,22 +30,6 @@ def summarise(profiler: Any, folder: Path, steps: int, peak_mb: float | None) ->
         "device_step_ms": device_steps,
         "steps": steps,
     }
-
-
-def _operators(profiler: Any) -> list[dict]:
-    try:
-        averages = profiler.key_averages()
-    except (AttributeError, RuntimeError, AssertionError):  # torch_npu keeps its tables on disk
-        return []
-    return [
-        {
-            "operator": a.key,
-            "calls": a.count,
-            "host_ms": round(a.self_cpu_time_total / 1e3, 3),
-            "device_ms": round(getattr(a, "self_device_time_total", 0) / 1e3, 3),
-        }
-        for a in averages
-    ]
 
 
 def _top(rows: list[dict]) -> list[dict]:
@@ -93,6 +76,17 @@ def _speed_lines(summary: dict) -> list[str]:
 def _profile_lines(profile: dict) -> list[str]:
     if not profile:
         return []
+    lines = describe(profile)
+    lines += [
+        "top operators by self time:",
+        f"  {'operator':<48} {'calls':>6} {'host ms':>9} {'device ms':>9}",
+    ]
+    return lines + [f"  {r['operator'][:48]:<48} {r['calls']:>6} {r['host_ms']:>9.1f} {r['device_ms']:>9.1f}"
+                    for r in profile["top_operators"]]  # fmt: skip
+
+
+def describe(profile: dict) -> list[str]:
+    """The profile's memory, the device's own split of its step, and CPU fallbacks, a line each."""
     lines = [f"peak memory in the profiled steps: {profile['peak_memory_mb']:,.0f} MB"]
     timeline = profile.get("memory_timeline") or {}
     if timeline:
@@ -106,13 +100,15 @@ def _profile_lines(profile: dict) -> list[str]:
         lines.append(f"communication: {profile['communication_ms_per_step']:,.1f} ms per step")
     lines += [f"fell back to the CPU: {f['operator']} ({f['calls']} calls, {f['ms']:,.1f} ms)"
               for f in profile.get("cpu_fallback", [])]  # fmt: skip
-    lines += [
-        "top operators by self time:",
-        f"  {'operator':<48} {'calls':>6} {'host ms':>9} {'device ms':>9}",
-    ]
-    lines += [f"  {r['operator'][:48]:<48} {r['calls']:>6} {r['host_ms']:>9.1f} {r['device_ms']:>9.1f}"
-              for r in profile["top_operators"]]  # fmt: skip
     return lines
+
+
+def operator_table(profile: dict):
+    """The top operators as a pandas DataFrame (operator, calls, host ms, device ms)."""
+    import pandas as pd
+
+    columns = {"operator": "operator", "calls": "calls", "host_ms": "host ms", "device_ms": "device ms"}
+    return pd.DataFrame(profile.get("top_operators", []), columns=list(columns)).rename(columns=columns)
 
 
 LABELS = {"data_wait": "data wait", "compute": "forward+backward", "optimizer": "optimizer", "other": "other"}

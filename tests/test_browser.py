@@ -118,7 +118,7 @@ def test_voila_shows_where_a_profiled_runs_time_went(tmp_path):
     cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": PROFILED}
     notebook.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     with voila(notebook, tmp_path) as server, page(tmp_path) as pg:
-        pg.goto(server.url)
+        pg.goto(server.url, wait_until="commit")  # Voila streams the page while the run trains
         view = wait_for_app(pg, APP_TIMEOUT_S + TRAIN_TIMEOUT_S, ".wb-profile")
         expect(view).to_contain_text("the data loader takes")
         expect(view).to_contain_text("MFU")
@@ -128,4 +128,5 @@ def test_voila_shows_where_a_profiled_runs_time_went(tmp_path):
         for i in range(2):
             wait_until(lambda i=i: images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"),
                        30, f"picture {i + 1} of the profile view")  # fmt: skip
+        pg.set_viewport_size({"width": 1280, "height": 2000})  # the whole view on screen for its picture
         screenshot(view, tmp_path, "profile_view.png")

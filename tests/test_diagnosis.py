@@ -45,6 +45,13 @@ def test_low_mfu_with_a_large_batch_is_not_blamed_on_the_batch():
     assert diagnosis.diagnose(RECORDS, Facts(mfu=0.02, tokens_per_batch=8192)) == []
 
 
+def test_low_mfu_from_waiting_for_data_is_not_blamed_on_the_batch():
+    waiting = {"data_wait_s": 0.6, "compute_s": 0.25, "optimizer_s": 0.0, "other_s": 0.0, "step_s": 0.85}
+    records = [{"step": s, **waiting} for s in (2, 4)]
+    found = diagnosis.diagnose(records, Facts(mfu=0.085, tokens_per_batch=1178, batch_size=32))
+    assert [f.what for f in found] == ["data loader"]  # while computing, MFU is 29%
+
+
 def test_communication_not_hidden_by_compute_is_named_with_its_share():
     facts = Facts(profile={"communication_ms_per_step": 12.0, "steps": 2})
     (finding,) = diagnosis.diagnose(RECORDS, facts)

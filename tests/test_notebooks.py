@@ -450,6 +450,6 @@ def test_profiling_notebook_names_the_loader_then_shows_the_fix(profiling_nb):
     assert "top operators by self time" in printed and "aten::mm" in printed
     assert "tensor memory over" in printed and "MB at most" in printed
     small, large = (float(x) for x in re.findall(r"batch \d+: MFU ([\d.]+)%", printed))
-    assert large > 3 * small and "diagnosis: the model uses" in printed
+    assert large > 3 * small and "diagnosis: while it computes, the model uses" in printed
     assert "per_device_train_batch_size (now 1)" in printed
     assert len(run_dirs(root)) == 5

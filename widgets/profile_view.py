@@ -143,5 +143,5 @@ def _operators(profile: dict, table) -> str:
     lines = [*profiling.describe(profile), f"recorded by {profile['backend']}"]
     notes = "".join(note_html(n, "#8a6d00", indent=False) for n in profile.get("notes", []))
     said = "<br>".join(html.escape(line) for line in lines)
-    rows = table.to_html(index=False, float_format="{:,.1f}".format, border=0)
+    rows = table.to_html(index=False, float_format="{:,.1f}".format, border=0, justify="left")
     return f"<b>top operators by self time</b>{rows}{said}{notes}"

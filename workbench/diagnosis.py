@@ -57,7 +57,7 @@ def diagnose(records: list[dict], facts: Facts = Facts()) -> list[Finding]:
         return []
     found = [
         *_data_and_optimizer(split, facts),
-        *_small_batch(facts),
+        *_small_batch(split, facts),
         *_communication(split, facts),
         *_cpu_fallback(split, facts),
     ]
@@ -81,14 +81,19 @@ def _data_and_optimizer(split: dict, facts: Facts) -> list[Finding]:
     return found
 
 
-def _small_batch(facts: Facts) -> list[Finding]:
-    tokens = facts.tokens_per_batch
-    if facts.mfu is None or tokens is None or facts.mfu >= LOW_MFU or tokens >= TINY_BATCH_TOKENS:
+def _small_batch(split: dict, facts: Facts) -> list[Finding]:
+    """Low MFU while computing (not while waiting for data) with few tokens per forward pass."""
+    tokens, busy = facts.tokens_per_batch, (split["compute"] + split["optimizer"]) / split["step"]
+    if facts.mfu is None or tokens is None or not busy or tokens >= TINY_BATCH_TOKENS:
+        return []
+    computing = facts.mfu / busy
+    if computing >= LOW_MFU:
         return []
     return [Finding("small batch", 0.0, (  # not a share of the step: listed after those that are
-        f"the model uses {facts.mfu:.1%} of the device's measured peak (MFU) with {tokens:,.0f} tokens per "
-        f"forward pass: raise train.per_device_train_batch_size (now {facts.batch_size}) and lower "
-        "train.gradient_accumulation_steps to keep the same effective batch; bigger matrices keep the device busy"
+        f"while it computes, the model uses {computing:.1%} of the device's measured peak (MFU {facts.mfu:.1%} "
+        f"over the whole step) with {tokens:,.0f} tokens per forward pass: raise "
+        f"train.per_device_train_batch_size (now {facts.batch_size}) and lower train.gradient_accumulation_steps "
+        "to keep the same effective batch; bigger matrices keep the device busy"
     ))]  # fmt: skip
 
 

@@ -3,6 +3,7 @@ without costing the run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -45,6 +46,25 @@ def test_a_window_longer_than_the_run_is_clipped_with_a_note(tmp_path):
     (note,) = profiling.read(run.run_dir)["notes"]
     assert "longer than the run (6 steps): clipped to 1+1+4" in note
     assert run.summary["profile_notes"] == [note] and run.status == "finished"
+
+
+def test_a_failed_offline_analysis_leaves_a_note_and_keeps_the_trace(tmp_path, monkeypatch):
+    real = devices.profiler_backend
+
+    def failing(device):
+        def analyse(folder):
+            raise RuntimeError("msprof parser crashed")
+
+        return dataclasses.replace(real(device), analyse=analyse)
+
+    monkeypatch.setattr(devices, "profiler_backend", failing)
+    run = workbench.train(profiled(tmp_path), echo=False)
+    (note,) = run.summary["profile_notes"]
+    assert (
+        run.status == "finished" and "offline analysis failed (RuntimeError: msprof parser crashed)" in note
+    )
+    summary = profiling.read(run.run_dir)  # what the trace holds is still read
+    assert summary["notes"] == [note] and summary["top_operators"]
 
 
 def test_a_profile_folder_that_cannot_be_written_leaves_a_note_and_the_run_finishes(tmp_path, monkeypatch):

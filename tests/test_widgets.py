@@ -346,6 +346,7 @@ def test_a_run_from_the_panel_in_the_kernel_finishes_and_can_be_repeated_from_th
     resolved = panel.run_dir / "resolved.yaml"
     assert config_mod.load(resolved) == cfg
     assert "held-out effect" in panel.summary.value and "exact match" in panel.summary.value
+    assert f"{panel.handle.result.summary['mfu']:.1%}" in panel.summary.value  # MFU beside tokens/s
     assert panel.progress.value == 6
     done = subprocess.run(
         [sys.executable, "-m", "workbench", "train", str(resolved)],

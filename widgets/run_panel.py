@@ -206,6 +206,7 @@ def _summary_html(summary: dict) -> str:
         "steps": summary.get("steps"),
         "wall time": _number(summary.get("wall_time_s"), "{:,.1f} s"),
         "tokens/s": _number(summary.get("tokens_per_second"), "{:,.0f}"),
+        "MFU": _number(summary.get("mfu"), "{:.1%}"),
         "peak memory": _number(summary.get("peak_memory_mb"), "{:,.0f} MB"),
         "final loss": _number(summary.get("final_loss"), "{:.4f}"),
         "device": summary.get("device"),

@@ -1,10 +1,10 @@
 """`profile.enabled`: profile a bounded window of steps and keep what people look at (DESIGN 3.6).
 
-The device layer picks the profiler (torch.profiler, or torch_npu.profiler on an NPU); the recipe never
-names it. Traces go to runs/<x>/profile/ for TensorBoard or Perfetto; profile/summary.json keeps the
-top operators by self time (host and device), the peak memory in the window, and notes. Profiling can
-never cost the run: a missing profiler or a folder that cannot be written leaves a note, and training
-goes on with the always-on step timing only.
+The device layer picks the profiler (torch.profiler, or torch_npu.profiler on an NPU, whose offline
+analysis runs once training is over); the recipe never names it. Traces go to runs/<x>/profile/ for
+TensorBoard or Perfetto; profile/summary.json keeps what workbench.profiling reads from them. Profiling
+can never cost the run: a missing profiler, a failed analysis or a folder that cannot be written leaves
+a note, and training goes on with the always-on step timing only.
 """
 
 from __future__ import annotations

@@ -111,4 +111,10 @@ def operator_table(profile: dict):
     return pd.DataFrame(profile.get("top_operators", []), columns=list(columns)).rename(columns=columns)
 
 
-LABELS = {"data_wait": "data wait", "compute": "forward+backward", "optimizer": "optimizer", "other": "other"}
+# "other" is the host's work between steps (scheduler, zero_grad, logging): the device idles through it
+LABELS = {
+    "data_wait": "data wait",
+    "compute": "forward+backward",
+    "optimizer": "optimizer",
+    "other": "idle / other",
+}

@@ -89,7 +89,7 @@ class ProfileWindow(TrainerCallback):
             except Exception as error:  # a failed analysis keeps the raw data for a later try
                 self._note(f"the profiler's offline analysis failed ({type(error).__name__}: {error}); "
                            f"the raw data is in {self.folder}")  # fmt: skip
-        steps = max(min(self.recorded, self.steps) - (self.steps - self.active), 1)
+        steps = max(self.recorded - (self.steps - self.active), 1)  # recorded never passes self.steps
         summary = {
             "backend": self.backend.module.__name__,
             "notes": self.notes,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from workbench import config as config_mod
 from workbench import devices, runs
+from workbench.errors import WorkbenchError
 
 LONG_RUN_STEPS = 500  # longer runs go to a subprocess by default: they survive a kernel restart
 
@@ -88,9 +89,7 @@ class KernelRun:
 
 def describe(error: BaseException) -> str:
     """A user's error by its message; anything else with where it happened, for a bug report."""
-    from workbench.cli import KNOWN_ERRORS
-
-    if isinstance(error, KNOWN_ERRORS()):
+    if isinstance(error, WorkbenchError):
         return str(error)
     where = traceback.format_exception(error)[-3:]
     return f"{type(error).__name__}: {error}\n{''.join(where)}"

@@ -17,10 +17,7 @@ from typing import Any
 
 from workbench import devices
 from workbench.config import AdapterConfig
-
-
-class AdapterError(ValueError):
-    """An adapter that cannot work with this model or device."""
+from workbench.errors import AdapterError
 
 
 @dataclass

@@ -7,10 +7,7 @@ from typing import Any
 
 from workbench import config as config_mod
 from workbench import devices, models, stages
-
-
-class ChatError(RuntimeError):
-    """A run that has no result to talk to."""
+from workbench.errors import ChatError
 
 
 def load_result(run_dir: str | Path) -> tuple[Any, Any]:

@@ -16,6 +16,7 @@ import threading
 import warnings
 
 from workbench import config as config_mod
+from workbench.errors import WorkbenchError
 
 EXAMPLES = """examples:
   workbench train recipes/quickstart.yaml
@@ -65,21 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         return COMMANDS[args.command](args)
-    except KNOWN_ERRORS() as error:
+    except WorkbenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-
-
-def KNOWN_ERRORS() -> tuple[type[BaseException], ...]:
-    """Errors that carry a message meant for the user: print it, no traceback."""
-    from workbench.adapters import AdapterError
-    from workbench.chat import ChatError
-    from workbench.data import DataError
-    from workbench.devices import DeviceError
-    from workbench.models import ModelError
-    from workbench.rewards import RewardError
-
-    return (config_mod.ConfigError, DataError, ModelError, DeviceError, AdapterError, ChatError, RewardError)
 
 
 def train(args: argparse.Namespace) -> int:

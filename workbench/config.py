@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from workbench import devices
+from workbench.errors import ConfigError
 
 DeviceType = Literal[("auto", *devices.ORDER)]  # the device layer owns the names
 AdapterType = Literal["full", "freeze", "lora", "qlora", "dora", "galore"]
@@ -23,10 +24,6 @@ MethodName = Literal["sft", "dpo", "kto", "simpo", "orpo", "reward", "ppo", "grp
 DataFormat = Literal[
     "auto", "messages", "alpaca", "sharegpt", "query_response", "preference", "kto", "prompt_answer"
 ]
-
-
-class ConfigError(ValueError):
-    """A recipe, override or panel value that cannot make a valid RunConfig."""
 
 
 @dataclass(frozen=True)

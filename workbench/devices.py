@@ -27,6 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.errors import DeviceError
+
 if TYPE_CHECKING:  # config reads ORDER from here, so the import at run time goes the other way
     from workbench.config import DeviceConfig, DistributedConfig
 
@@ -37,10 +39,6 @@ _VISIBLE_ENV = {"npu": "ASCEND_RT_VISIBLE_DEVICES", "cuda": "CUDA_VISIBLE_DEVICE
 _BACKEND = {"npu": "hccl", "cuda": "nccl", "mps": "gloo", "cpu": "gloo"}
 _NPU_NO_BF16 = re.compile(r"^Ascend(910(A|ProA|ProB|PremiumA)?|310.*)$")  # first 910 generation, 310 chips
 SET_ENV = "`source /usr/local/Ascend/ascend-toolkit/set_env.sh` before starting Python"
-
-
-class DeviceError(RuntimeError):
-    """The asked-for device, precision or backend cannot be used, and the recipe says not to fall back."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from workbench.config import ModelConfig
+from workbench.errors import ModelError
 
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -43,10 +44,6 @@ CONVERT = (
     "M.from_pretrained('SRC', use_safetensors=False).save_pretrained('DST'); "
     "T.from_pretrained('SRC').save_pretrained('DST')\""
 )
-
-
-class ModelError(RuntimeError):
-    """A model that cannot be found, fetched or loaded; the message says what, where and how to fix it."""
 
 
 @dataclass(frozen=True)

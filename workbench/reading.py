@@ -13,13 +13,10 @@ import re
 from pathlib import Path
 
 from workbench import hub
+from workbench.errors import DataError
 
 BUNDLED_DIR = Path(__file__).parent / "bundled_data"
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
-
-
-class DataError(ValueError):
-    """A dataset that cannot be read or used; the message names file, row, field and fix."""
 
 
 class Records(list):

@@ -22,13 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import ConfigError
+from workbench.errors import RewardError
 
 ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-class RewardError(ValueError):
-    """A reward function that is missing, has the wrong signature, raises or returns the wrong thing."""
 
 
 def _answers(answer: list | None, n: int) -> list:

@@ -1,12 +1,15 @@
 """The one typed input of a run: `RunConfig`, read from YAML, CLI overrides or widget panels.
 
-All three producers go through `from_dict`, which is strict: an unknown key or a value of the wrong
-type is a `ConfigError` naming the key, the value and where it came from.
+All three producers go through `from_dict`, which is strict: an unknown key, a value of the wrong
+type or outside `RANGES` is a `ConfigError` naming the key, the value and where it came from, before
+any run directory exists.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -162,6 +165,73 @@ class RunConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
+# Bounds checked after typing, so a bad number stops here and not as a torch/PEFT traceback mid-run.
+# A rule is "<op> <number>" clauses joined by "and" / "or"; a "(...)" tail is shown to the user as a hint.
+RANGES = {
+    "train.learning_rate": "> 0",
+    "train.num_train_epochs": "> 0",
+    "train.max_steps": "== -1 or >= 1 (-1 means use num_train_epochs)",  # 0 "trained" one step at lr 0
+    "train.per_device_train_batch_size": ">= 1",
+    "train.gradient_accumulation_steps": ">= 1",
+    "train.warmup_steps": ">= 0 (below 1 it is a fraction of the run)",
+    "train.weight_decay": ">= 0",
+    "train.max_grad_norm": ">= 0 (0 turns clipping off)",
+    "train.logging_steps": ">= 1",
+    "train.save_steps": ">= 1",
+    "train.save_total_limit": ">= 1",
+    "train.seed": ">= 0",  # numpy's seed refuses negatives
+    "train.dataloader_num_workers": ">= 0",
+    "adapter.r": ">= 1",
+    "adapter.lora_alpha": ">= 1",  # the update is scaled by lora_alpha / r; 0 learns nothing
+    "adapter.lora_dropout": ">= 0 and < 1",
+    "adapter.freeze_trainable_layers": ">= 1",
+    "adapter.galore_rank": ">= 1",
+    "adapter.galore_update_proj_gap": ">= 1",
+    "adapter.galore_scale": "> 0",
+    "data.max_length": ">= 1",  # a negative length silently cut every example
+    "data.max_samples": ">= 1 (or null for all)",
+    "data.sample_cost_ms": ">= 0",
+    "eval.max_samples": ">= 0",
+    "eval.max_new_tokens": ">= 1",
+    "eval.batch_size": ">= 1",
+    "method.beta": ">= 0 (or null for the method's default)",
+    "method.desirable_weight": "> 0",
+    "method.undesirable_weight": "> 0",
+    "method.simpo_gamma": ">= 0",
+    "method.cpo_alpha": ">= 0",
+    "method.num_generations": ">= 1",
+    "method.max_completion_length": ">= 1",
+    "method.temperature": "> 0",
+    "device.index": ">= 0",
+    "distributed.num_processes": ">= 1",
+    "distributed.timeout_s": ">= 1",
+    "profile.wait": ">= 0",
+    "profile.warmup": ">= 0",
+    "profile.active": ">= 1",
+    "profile.peak_tflops": "> 0 (or null to measure it)",
+}
+_OPS = {"==": float.__eq__, ">": float.__gt__, ">=": float.__ge__, "<": float.__lt__}
+# One folder directly under output.root: no separators, no '..', nothing a file system refuses.
+_FOLDER_NAME = re.compile(r"(?!.*\.\.)[\w.-]+")
+
+
+def _check(value: Any, key: str, source: str) -> None:
+    """Refuse a well-typed value that cannot work: outside RANGES, or an output.name that is not a folder."""
+    rule = RANGES.get(key)
+    if rule and value is not None:
+        test = rule.split(" (")[0]
+        if not any(
+            all(_OPS[op](float(value), float(n)) for op, n in map(str.split, alt.split(" and ")))
+            for alt in test.split(" or ")
+        ):
+            raise ConfigError(f"'{key}' in {source} is {value!r}; expected a value {rule}")
+    if key == "output.name" and value is not None and not _FOLDER_NAME.fullmatch(value):
+        raise ConfigError(
+            f"'{key}' in {source} is {value!r}; expected one folder name under output.root: "
+            "letters, digits, '-', '_' and '.' (no '/', '\\' or '..')"
+        )
+
+
 def from_dict(data: Any, source: str = "<dict>", cls: type = RunConfig, prefix: str = "") -> Any:
     """Build a (nested) config dataclass from plain data, strictly."""
     where = f"{prefix.rstrip('.') or 'the top level'} in {source}"
@@ -184,6 +254,7 @@ def from_dict(data: Any, source: str = "<dict>", cls: type = RunConfig, prefix: 
             values[name] = from_dict(raw, source, hint, f"{key}.")
         else:
             values[name] = _coerce(raw, hint, key, source)
+            _check(values[name], key, source)
     return cls(**values)
 
 
@@ -227,14 +298,15 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
         raise _bad(value, key, source, "a whole number")
     if hint is float:
         # PyYAML reads 3e-4 (no dot) as a string; accept it as the number the user meant.
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+        number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
         if isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise _bad(value, key, source, "a number")
+        if number is not None and math.isfinite(number):  # YAML's .nan and .inf are floats too
+            return float(number)
+        raise _bad(value, key, source, "a finite number")
     if hint is str:
         if isinstance(value, str):
             return value
@@ -271,15 +343,39 @@ def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunCo
     """Read a YAML recipe, apply `key.sub=value` overrides, and validate."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(
-            f"recipe not found: {path} (give the path to a .yaml file, e.g. recipes/quickstart.yaml)"
-        )
+        what = f"{path} is a folder, not a recipe" if path.is_dir() else f"recipe not found: {path}"
+        raise ConfigError(f"{what} (give the path to a .yaml file, e.g. recipes/quickstart.yaml)")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} is not a UTF-8 text file (byte 0x{raw[error.start]:02x} at line {line}): save it as UTF-8"
+        ) from None
+    try:
+        _refuse_duplicates(yaml.compose(text, Loader=yaml.SafeLoader), str(path))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     cfg = from_dict(data, str(path))
     return override(cfg, overrides) if overrides else cfg
+
+
+def _refuse_duplicates(node: Any, source: str, prefix: str = "") -> None:
+    """Raise on a key given twice in one mapping (PyYAML silently keeps the last)."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicates(item, source, prefix)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    lines: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key, line = f"{prefix}{key_node.value}", key_node.start_mark.line + 1
+        if key in lines:
+            raise ConfigError(f"'{key}' is given twice in {source} (lines {lines[key]} and {line}); keep one")
+        lines[key] = line
+        _refuse_duplicates(value_node, source, f"{key}.")
 
 
 def override(cfg: RunConfig, overrides: list[str] | tuple[str, ...] | dict[str, Any]) -> RunConfig:

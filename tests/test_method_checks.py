@@ -26,8 +26,8 @@ def refused(tmp_path, error, match, *overrides):
 
 def test_every_method_name_in_the_config_has_a_module():
     for name in methods.AVAILABLE:
-        module = methods.get(name)
-        assert module.DATA and module.EVAL and module.HEAD in ("causal", "reward")
+        spec = methods.spec(name)
+        assert spec.name == name and spec.data and spec.eval and spec.head in ("causal", "reward")
 
 
 def test_grpo_without_a_reward_function(tmp_path):

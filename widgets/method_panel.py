@@ -1,39 +1,24 @@
-"""The method panel: SFT, DPO, KTO, SimPO, ORPO, reward model, PPO or GRPO, their settings, training settings."""
+"""The method panel: the method, the settings its MethodSpec says it reads, and the training settings."""
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 
 import ipywidgets as w
 
-from widgets.form import DEFAULTS, Field, Panel, number, text
+from widgets.form import DEFAULTS, Field, Panel, blank_if_none, get, none_if_blank, number, text
 from workbench import config as config_mod
-from workbench import methods, rewards, stages
+from workbench import methods, rewards, runs, stages
 from workbench.config import MethodName
 
-# Which settings each method reads; the rest are hidden (DESIGN 3.4: each method names its fields).
-USES = {
-    "method.beta": {"dpo", "kto", "simpo", "orpo", "ppo"},
-    "method.loss_type": {"dpo", "kto"},
-    "method.desirable_weight": {"kto"},
-    "method.undesirable_weight": {"kto"},
-    "method.simpo_gamma": {"simpo"},
-    "method.cpo_alpha": {"simpo"},
-    "method.rewards": {"grpo"},
-    "method.allow_reward_code": {"grpo"},
-    "method.num_generations": {"grpo"},
-    "method.reward_model": {"ppo"},
-    "method.max_completion_length": {"grpo", "ppo"},
-    "method.temperature": {"grpo", "ppo"},
-}
+NAMES = typing.get_args(MethodName)
 DEFAULT_LOSS = "(default)"
 FROM_RUN_TIP = "the policy starts from this run's result; DPO, KTO and PPO use it as the reference"
-NEEDS = {
-    "sft": "chat data: messages, ShareGPT, Alpaca or prompt/answer rows",
-    "preference": "preference pairs: prompt, chosen, rejected",
-    "kto": "rows labelled good or bad (prompt, completion, label), or preference pairs",
-    "prompts": "prompts (with a reference answer for the rewards)",
+# method.* key -> the methods whose spec says they read it; the panel hides it for the others
+USES = {
+    key: {n for n in NAMES if key in methods.spec(n).fields} for m in NAMES for key in methods.spec(m).fields
 }
 
 
@@ -42,41 +27,29 @@ class MethodPanel(Panel):
     uses = USES
 
     def __init__(self, cfg=None):
-        names = typing.get_args(MethodName)
-        buttons = w.ToggleButtons(options=names, style={"button_width": "62px", "description_width": "170px"})
+        buttons = w.ToggleButtons(options=NAMES, style={"button_width": "62px", "description_width": "170px"})
+        buttons.observe(self._switched, names="value")  # before the panel's own check, which then sees them
         self.name = Field(buttons, "Method", "method.name")
-        self.from_run = text(
-            "Start from run", "model.from_run", FROM_RUN_TIP, "runs/sft-lora (its newest run)"
-        )
-        losses = w.Dropdown(options=[DEFAULT_LOSS])
+        runs_box = w.Combobox(ensure_option=False, continuous_update=False, placeholder="runs/sft-warmup")
+        self.from_run = Field(runs_box, "Start from run", "model.from_run", FROM_RUN_TIP,
+                              to_config=none_if_blank, from_config=blank_if_none)  # fmt: skip
         rewards_tip = "built in: " + ", ".join(rewards.BUILT_IN) + "; your own: file.py:function"
         method_fields = [
             number("beta", "method.beta", placeholder="the method's default"),
-            Field(
-                losses,
-                "Loss type",
-                "method.loss_type",
-                to_config=_loss,
-                from_config=lambda v: v or DEFAULT_LOSS,
-            ),
+            Field(w.Dropdown(options=[DEFAULT_LOSS]), "Loss type", "method.loss_type",
+                  to_config=_loss, from_config=lambda v: v or DEFAULT_LOSS),
             Field(w.FloatText(), "Desirable weight", "method.desirable_weight"),
             Field(w.FloatText(), "Undesirable weight", "method.undesirable_weight"),
             Field(w.FloatText(), "SimPO gamma", "method.simpo_gamma"),
             Field(w.FloatText(), "cpo_alpha (NLL weight)", "method.cpo_alpha"),
-            Field(
-                w.Text(continuous_update=False),
-                "Rewards (name: weight)",
-                "method.rewards",
-                rewards_tip,
-                to_config=_rewards,
-                from_config=_rewards_text,
-            ),
+            Field(w.Text(continuous_update=False), "Rewards (name: weight)", "method.rewards", rewards_tip,
+                  to_config=_rewards, from_config=_rewards_text),
             Field(w.Checkbox(), "Run reward code from files", "method.allow_reward_code"),
             Field(w.IntText(), "Generations per prompt", "method.num_generations"),
             text("Reward model run", "method.reward_model", placeholder="runs/reward-full"),
             Field(w.IntText(), "Completion tokens", "method.max_completion_length"),
             Field(w.FloatText(step=0.1), "Temperature", "method.temperature"),
-        ]
+        ]  # fmt: skip
         training = [
             number("Learning rate", "train.learning_rate"),
             Field(w.IntText(), "Max steps (-1: epochs)", "train.max_steps"),
@@ -90,14 +63,36 @@ class MethodPanel(Panel):
         self.show_config(cfg or DEFAULTS)
 
     def show_config(self, cfg) -> None:
+        self.root = cfg.output.root
         self._losses(cfg.method.name, cfg.method.loss_type)  # before the loss itself is set
+        self.refresh_runs()
         super().show_config(cfg)
+
+    def refresh_runs(self) -> None:
+        """Offer the finished runs under the output root as starting points."""
+        self.from_run.control.options = finished_runs(self.root)
+
+    def _switched(self, change: dict) -> None:
+        """Offer the new method's starter values where the shown ones are the old method's or the defaults."""
+        if self._filling:  # a recipe being shown brings its own values
+            return
+        old, new = methods.spec(change["old"]).starter, methods.spec(change["new"]).starter
+        self._losses(change["new"])
+        self.refresh_runs()
+        self._filling = True
+        try:
+            for key in {**old, **new}.keys() & self.fields.keys():
+                f, default = self.fields[key], get(DEFAULTS, key)
+                if f.to_config(f.value) in (old.get(key, default), default):
+                    f.value = f.from_config(new.get(key, default))
+        finally:
+            self._filling = False
 
     def validate(self) -> None:
         name = self.name.value
         self.show_used(name)
         self._losses(name)
-        self.name.show(hint=f"trains on {NEEDS[methods.get(name).DATA]}")
+        self.name.show(hint=methods.spec(name).description)
         self._check_run(self.from_run, "model.from_run")
         self._check_rewards()
         reward_model = self.fields["method.reward_model"]
@@ -111,17 +106,17 @@ class MethodPanel(Panel):
     def _losses(self, name: str, keep: str | None = None) -> None:
         """The loss types `name` knows; a recipe's unknown loss is kept, so the run check names it."""
         loss = self.fields["method.loss_type"].control
-        known = getattr(methods.get(name), "LOSS_TYPES", ())
+        known = methods.spec(name).loss_types
         wanted = (DEFAULT_LOSS, *known, *([keep] if keep and keep not in known else []))
         if loss.options != wanted:
             loss.options = wanted
 
     def _check_run(self, f: Field, key: str, folders_too: bool = False) -> None:
+        """An error for a run that is not there; else which run directory the name stands for."""
         value = f.value.strip()
         try:
-            if value:
-                stages.find_run(value, key)
-            f.show()
+            found = stages.find_run(value, key) if value else None
+            f.show(hint=None if found is None or str(found) == value else f"resolves to {found}")
         except config_mod.ConfigError as error:
             model_folder = folders_too and (Path(value) / "config.json").is_file()
             f.show(error=None if model_folder else str(error))
@@ -138,6 +133,13 @@ class MethodPanel(Panel):
             f.show()
         except (config_mod.ConfigError, rewards.RewardError) as error:
             f.show(error=str(error))
+
+
+def finished_runs(root: str | Path) -> list[str]:
+    """Finished runs under `root`: each name without its time (its newest run), then each run's folder."""
+    folders = [str(row["path"]) for row in runs.listing(root) if row["status"] == "finished"]
+    names = [re.sub(r"-\d{8}-\d{6}(-\d+)?$", "", folder) for folder in folders]
+    return list(dict.fromkeys([*names, *folders]))
 
 
 def _loss(value: str) -> str | None:

@@ -1,7 +1,9 @@
 """Training curves drawn with matplotlib into an Image widget.
 
 The picture is the widget's value (PNG bytes), so it survives a browser reload and updates without
-flicker. Redraws are throttled so that all drawing stays within `budget` of the time since the first
+flicker. It is drawn at twice its on-screen size, so it stays sharp on high-density screens, and not
+before a curve has two points (a lone dot says nothing). Which curves: the run's MethodSpec.curves.
+Redraws are throttled so that all drawing stays within `budget` of the time since the first
 draw: 1% by default, half the 2% the issue allows, since progress updates cost a little too. A draw
 that took 80 ms allows the next one 8 s later. One Figure is reused; nothing grows per update except
 the points themselves.
@@ -16,21 +18,21 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from workbench import runs
+from workbench import config as config_mod
+from workbench import methods, runs
 
-# What is drawn when a run logs it: key -> axis title. Loss and learning rate first, then the method's own.
-CURVES = {
-    "loss": "loss",
-    "learning_rate": "learning rate",
-    "reward_mean": "reward",
-    "margin": "reward margin",
-    "preference_accuracy": "preference accuracy",
-    "kl": "KL to the reference",
-    "reward_chosen": "reward chosen / rejected",
-    "completion_length": "completion length",
-}
+TITLES = {"learning_rate": "learning rate", "reward_mean": "reward", "margin": "reward margin",
+          "kl": "KL to the reference", "reward_chosen": "reward chosen / rejected"}  # fmt: skip
 PAIRED = {"reward_chosen": "reward_rejected"}  # drawn on the same axis
+# Every curve some method logs: shared name -> axis title, in the methods' order (loss first).
+CURVES = {
+    key: TITLES.get(key, key.replace("_", " "))
+    for name in methods.AVAILABLE
+    for key in methods.spec(name).curves
+    if key not in PAIRED.values()
+}
 MAX_AXES, PER_ROW = 6, 3
+CSS_DPI = 100  # on-screen pixels per inch of figure; the PNG has twice as many
 
 
 class Throttle:
@@ -60,12 +62,19 @@ class LossPlot(w.VBox):
     """Curves of one run: `add(record)` per log, `LossPlot(run_dir)` to read one, `follow=True` to watch it
     (a run started from the CLI or another kernel) until it ends."""
 
-    def __init__(self, run_dir: str | Path | None = None, budget: float = 0.01, follow: bool = False):
+    def __init__(
+        self,
+        run_dir: str | Path | None = None,
+        budget: float = 0.01,
+        follow: bool = False,
+        method: str | None = None,
+    ):
         # Hidden until there is a picture: an empty Image shows a broken-image icon.
         self.image = w.Image(format="png", layout=w.Layout(max_width="100%", display="none"))
         self.image.add_class("wb-plot")
         self.points: dict[str, list[tuple[float, float]]] = {}
         self.throttle = Throttle(budget)
+        self.method = method  # whose curves, in its order; None: any method's
         self._figure = None
         super().__init__([self.image])
         self.following: threading.Thread | None = None
@@ -83,12 +92,13 @@ class LossPlot(w.VBox):
     def load(self, run_dir: str | Path) -> None:
         """Show a run's metrics.jsonl as it is on disk now."""
         self.clear()
+        self.method = self.method or _method_of(Path(run_dir))
         for record in runs.read_jsonl(Path(run_dir) / "metrics.jsonl"):
             self._keep(record)
         self.draw()
 
     def _follow(self, run_dir: Path, every: float = 1.0) -> None:
-        offset = 0
+        offset, self.method = 0, self.method or _method_of(run_dir)
         while True:
             ended = runs.status(run_dir) not in ("running", "unknown")
             records, offset = runs.read_new(run_dir / "metrics.jsonl", offset)
@@ -100,9 +110,9 @@ class LossPlot(w.VBox):
             time.sleep(every)
 
     def add(self, record: dict) -> None:
-        """One log record; redraws when the throttle allows."""
+        """One log record; redraws when a curve has two points and the throttle allows."""
         self._keep(record)
-        if self.throttle.due(time.perf_counter()):
+        if max(map(len, self.points.values()), default=0) > 1 and self.throttle.due(time.perf_counter()):
             self.draw()
 
     def _keep(self, record: dict) -> None:
@@ -117,20 +127,26 @@ class LossPlot(w.VBox):
 
     def draw(self) -> None:
         started = time.perf_counter()
-        if any(key in self.points for key in CURVES):
+        if self._keys():
             self.image.value = self.png()
             self.image.layout.display = None
+            self.image.layout.width = f"{round(self._figure.get_figwidth() * CSS_DPI)}px"
         self.throttle.record(started, time.perf_counter())
 
+    def _keys(self) -> list[str]:
+        order = methods.spec(self.method).curves if self.method else CURVES
+        return [key for key in order if key in self.points and key not in PAIRED.values()][:MAX_AXES]
+
     def png(self) -> bytes:
-        keys = [key for key in CURVES if key in self.points][:MAX_AXES]
+        keys = self._keys()
         figure = self._reset_figure(len(keys))
         for axis, key in zip(figure.axes, keys, strict=True):
             _curve(axis, self.points[key], key)
             if key in PAIRED and PAIRED[key] in self.points:
                 _curve(axis, self.points[PAIRED[key]], PAIRED[key])
                 axis.legend(fontsize=7)
-            axis.set_title(CURVES[key], fontsize=9)
+            axis.set_title(CURVES.get(key, key), fontsize=9)
+            _step_axis(axis)
         return _to_png(figure)
 
     def _reset_figure(self, n: int):
@@ -157,10 +173,27 @@ def _curve(axis, points: list[tuple[float, float]], label: str) -> None:
     axis.grid(alpha=0.3)
 
 
+def _step_axis(axis) -> None:
+    """Whole steps on the x axis; one step alone is shown from 0, not zoomed to 9.6-10.4."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    low, high = axis.dataLim.intervalx
+    if low == high:
+        axis.set_xlim(0, high + 1)
+
+
 def _to_png(figure) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=72)
+    figure.savefig(buffer, format="png", dpi=2 * CSS_DPI)
     return buffer.getvalue()
+
+
+def _method_of(run_dir: Path) -> str | None:
+    try:
+        return config_mod.load(run_dir / "resolved.yaml").method.name
+    except config_mod.ConfigError:  # not written yet, or not a run
+        return None
 
 
 def overlay(curves: dict[str, list[dict]], metric: str) -> bytes:
@@ -175,4 +208,5 @@ def overlay(curves: dict[str, list[dict]], metric: str) -> bytes:
             _curve(axis, points, label)
     axis.set_title(CURVES.get(metric, metric.replace("_", " ")), fontsize=9)
     axis.legend(fontsize=7)
+    _step_axis(axis)
     return _to_png(figure)

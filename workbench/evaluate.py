@@ -1,12 +1,13 @@
 """Measuring a method's effect on held-out data, before and after training.
 
-Each method names its kind of measurement (`EVAL` in its module):
-  exact_match   greedy answers equal to the reference answers (SFT)
+A method's spec names its kind of measurement (`MethodSpec.eval`):
+  exact_match   greedy answers equal to the reference answers
   preference    the policy gives the chosen answer a higher mean token log-likelihood than the rejected
-                one (DPO, KTO, SimPO, ORPO); length-normalised so answers of different lengths compare fairly
-  ranking       a reward model scores the chosen answer above the rejected one (reward modelling)
-  rewards       mean reward of greedy answers under the recipe's reward functions, plus exact match (GRPO)
-  reward_model  mean reward-model score of greedy answers, plus exact match and well-formedness (PPO)
+                one; length-normalised so answers of different lengths compare fairly
+  ranking       a reward model scores the chosen answer above the rejected one
+  rewards       mean reward of greedy answers under the recipe's reward functions, plus exact match
+  reward_model  mean reward-model score of greedy answers, plus exact match and well-formedness
+The last two score answers with the method module's `scorer(cfg, model, tokenizer)`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 from workbench import data
-
-GENERATED = ("rewards", "reward_model")
 
 
 def load_eval(kind: str, cfg_data: Any, max_samples: int | None) -> list:

@@ -1,8 +1,8 @@
 """The trainer callback that records a run as it happens and honours stop requests.
 
 Every log becomes a line in metrics.jsonl (flushed at once) with the trainer's raw keys, the same
-values under the shared names every method's plots use (SHARED), and `step`, `epoch`, `elapsed_s`,
-`tokens_per_second` and `memory_peak_mb`. A stop request (the Stop button, Ctrl-C, SIGTERM) saves a
+values under the shared names the plots use (the method's MethodSpec.curves), and `step`, `epoch`,
+`elapsed_s`, `tokens_per_second` and `memory_peak_mb`. A stop request (the Stop button, Ctrl-C, SIGTERM) saves a
 checkpoint, then ends training cleanly.
 """
 
@@ -15,24 +15,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from workbench import devices
+from workbench.methods import MethodSpec
 from workbench.runs import Run
-
-# raw TRL log key -> shared name (DPO/KTO/SimPO/ORPO, reward modelling, GRPO, PPO; TRL 1.12)
-SHARED = {
-    "lr": "learning_rate",
-    "rewards/chosen": "reward_chosen",
-    "rewards/rejected": "reward_rejected",
-    "rewards/margins": "margin",
-    "rewards/accuracies": "preference_accuracy",
-    "accuracy": "preference_accuracy",  # RewardTrainer: chosen scored above rejected
-    "mean_reward": "reward_mean",  # RewardTrainer
-    "reward": "reward_mean",  # GRPO
-    "objective/scores": "reward_mean",  # PPO: reward-model score
-    "objective/kl": "kl",
-    "objective/entropy": "entropy",
-    "loss/policy_avg": "loss",
-    "completions/mean_length": "completion_length",
-}
 
 
 class StopTraining(Exception):
@@ -47,7 +31,7 @@ class Recorder(TrainerCallback):
         on_log: Callable[[dict], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         echo: bool = True,
-        stop_by_exception: bool = False,
+        spec: MethodSpec | None = None,
         clock: Any = None,
     ):
         # not `self.on_log`: that name is the callback hook itself
@@ -59,7 +43,8 @@ class Recorder(TrainerCallback):
             echo,
         )
         self.stopped = False
-        self.stop_by_exception = stop_by_exception
+        self.curves = spec.curves if spec else {}
+        self.stop_by_exception = spec is not None and spec.stop_by_exception
         self.clock = clock  # a steptimes.StepClock: each log carries the window's step timing
         self.started = self.last_time = time.perf_counter()
         self.last_tokens = 0.0
@@ -96,7 +81,9 @@ class Recorder(TrainerCallback):
         record = {"step": state.global_step, "max_steps": state.max_steps, "epoch": state.epoch,
                   "elapsed_s": round(now - self.started, 3)}  # fmt: skip
         record.update({k: v for k, v in logs.items() if isinstance(v, int | float | str)})
-        record.update({name: logs[raw] for raw, name in SHARED.items() if raw in logs and name not in record})
+        record.update(
+            {name: logs[raw] for name, raw in self.curves.items() if raw in logs and name not in record}
+        )
         tokens = logs.get("num_tokens")
         if isinstance(tokens, int | float) and now > self.last_time:
             record["tokens_per_second"] = round((tokens - self.last_tokens) / (now - self.last_time), 1)

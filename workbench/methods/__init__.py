@@ -1,10 +1,8 @@
 """Training methods: each module translates a RunConfig into a TRL config and trainer (DESIGN 3.4).
 
-A method module declares
-  DATA   the rows it trains on (a key of workbench.data.METHODS),
-  EVAL   how its effect is measured (a kind in workbench.measure),
-  HEAD   the model it trains ("causal" language model or "reward" scorer),
-and exposes `check(cfg, train_rows)` (raise on bad settings before a run exists) and
+A method module declares `SPEC = MethodSpec(...)`, everything the rest of the workbench knows about it
+(DESIGN 3.8): data checks, evaluation, the monitor, the plots and the panels read it. It exposes
+`check(cfg, train_rows)` (optional: raise on bad settings before a run exists) and
 `build(cfg, model, tokenizer, train_dataset, plan, args, callbacks)` returning a ready TRL trainer.
 The arguments shared by every method are made here, once.
 """
@@ -12,14 +10,37 @@ The arguments shared by every method are made here, once.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from workbench import devices
-from workbench.config import RunConfig
+from workbench.config import ConfigError, RunConfig
 
 AVAILABLE = ("sft", "dpo", "kto", "simpo", "orpo", "reward", "ppo", "grpo")
+LOSS_CURVES = {"loss": "loss", "learning_rate": "learning_rate"}  # what every Trainer logs
+# what TRL's DPO, CPO (SimPO) and ORPO trainers log about chosen vs rejected answers
+PAIR_CURVES = {**LOSS_CURVES, "margin": "rewards/margins", "preference_accuracy": "rewards/accuracies",
+               "reward_chosen": "rewards/chosen", "reward_rejected": "rewards/rejected"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What a method needs, reads and logs."""
+
+    name: str
+    description: str  # one line, shown where the method is chosen
+    data: str  # the rows it trains on: a kind in workbench.data.KINDS
+    eval: str  # how its effect is measured: a kind in workbench.evaluate
+    head: str = "causal"  # "causal" language model or "reward" scorer
+    fields: tuple[str, ...] = ()  # the method.* keys it reads (train.*, data.* are read by all)
+    loss_types: tuple[str, ...] = ()  # method.loss_type choices, the default first
+    # shared curve name -> the key its TRL trainer logs it under (the monitor adds the shared names)
+    curves: dict[str, str] = field(default_factory=lambda: dict(LOSS_CURVES))
+    resumable: bool = True  # False: its TRL loop cannot continue from a checkpoint
+    stop_by_exception: bool = False  # its TRL loop ignores should_training_stop (see monitor.StopTraining)
+    starter: dict[str, Any] = field(default_factory=dict)  # dotted key -> value of its starter recipe
 
 
 def get(name: str) -> Any:
@@ -27,6 +48,20 @@ def get(name: str) -> Any:
     if name not in AVAILABLE:
         raise ValueError(f"method.name: unknown method {name!r}; choose one of {', '.join(AVAILABLE)}")
     return import_module(f"workbench.methods.{name}")
+
+
+def spec(name: str) -> MethodSpec:
+    """The MethodSpec of method `name`."""
+    return get(name).SPEC
+
+
+def known_loss(method: MethodSpec, loss: str | None) -> str:
+    """`loss` (method.loss_type), else the method's default; an error names the losses it knows."""
+    loss = loss or method.loss_types[0]
+    if loss not in method.loss_types:
+        raise ConfigError(f"method.loss_type: {method.name.upper()} has no loss '{loss}'; "
+                          f"use one of {', '.join(method.loss_types)}")  # fmt: skip
+    return loss
 
 
 def experimental(name: str) -> Any:

@@ -11,19 +11,24 @@ from typing import Any
 
 from workbench import methods
 from workbench.adapters import Plan
-from workbench.config import ConfigError, RunConfig
+from workbench.config import RunConfig
 
-DATA = "preference"
-EVAL = "preference"
-HEAD = "causal"
-LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
-              "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")  # fmt: skip
+SPEC = methods.MethodSpec(
+    name="dpo",
+    description="preference pairs (prompt, chosen, rejected); the starting policy is the reference",
+    data="preference",
+    eval="preference",
+    fields=("method.beta", "method.loss_type"),
+    loss_types=("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+                "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm"),
+    curves=methods.PAIR_CURVES,
+    starter={"train.learning_rate": 2e-3, "method.beta": 0.1, "method.loss_type": "sigmoid",
+             "output.name": "dpo-lora"},
+)  # fmt: skip
 
 
 def check(cfg: RunConfig, rows: list) -> None:
-    loss = cfg.method.loss_type or "sigmoid"
-    if loss not in LOSS_TYPES:
-        raise ConfigError(f"method.loss_type: DPO has no loss '{loss}'; use one of {', '.join(LOSS_TYPES)}")
+    methods.known_loss(SPEC, cfg.method.loss_type)
 
 
 def build(
@@ -32,6 +37,7 @@ def build(
     from trl import DPOConfig, DPOTrainer
 
     m = cfg.method
-    settings = {**args, "beta": 0.1 if m.beta is None else m.beta, "loss_type": [m.loss_type or "sigmoid"],
+    loss = methods.known_loss(SPEC, m.loss_type)
+    settings = {**args, "beta": 0.1 if m.beta is None else m.beta, "loss_type": [loss],
                 "max_length": cfg.data.max_length}  # fmt: skip
     return methods.trainer(DPOTrainer, DPOConfig, settings, plan, model, tokenizer, train_dataset, callbacks)

@@ -13,9 +13,19 @@ from workbench import methods, rewards
 from workbench.adapters import Plan
 from workbench.config import ConfigError, RunConfig
 
-DATA = "prompts"
-EVAL = "rewards"
-HEAD = "causal"
+SPEC = methods.MethodSpec(
+    name="grpo",
+    description="prompts with reference answers, scored by the reward functions in method.rewards",
+    data="prompts",
+    eval="rewards",
+    fields=("method.beta", "method.rewards", "method.allow_reward_code", "method.num_generations",
+            "method.max_completion_length", "method.temperature"),
+    curves={**methods.LOSS_CURVES, "reward_mean": "reward", "kl": "kl",
+            "completion_length": "completions/mean_length"},
+    starter={"train.learning_rate": 1e-3, "method.rewards": {"exact_match": 1.0, "similarity": 0.5},
+             "method.num_generations": 8, "method.max_completion_length": 8, "method.temperature": 0.7,
+             "output.name": "grpo-lora"},
+)  # fmt: skip
 
 
 def check(cfg: RunConfig, rows: list) -> None:

@@ -13,16 +13,22 @@ from workbench import methods
 from workbench.adapters import Plan
 from workbench.config import ConfigError, RunConfig
 
-DATA = "kto"
-EVAL = "preference"
-HEAD = "causal"
-LOSS_TYPES = ("kto", "apo_zero_unpaired")
+SPEC = methods.MethodSpec(
+    name="kto",
+    description="answers labelled good or bad (prompt, completion, label), or preference pairs split in two",
+    data="kto",
+    eval="preference",
+    fields=("method.beta", "method.loss_type", "method.desirable_weight", "method.undesirable_weight"),
+    loss_types=("kto", "apo_zero_unpaired"),
+    curves={**methods.LOSS_CURVES, "margin": "rewards/margins", "kl": "kl", "reward_chosen": "rewards/chosen",
+            "reward_rejected": "rewards/rejected"},
+    starter={"train.learning_rate": 5e-4, "method.beta": 0.1, "method.desirable_weight": 2.0,
+             "method.undesirable_weight": 1.0, "output.name": "kto-lora"},
+)  # fmt: skip
 
 
 def check(cfg: RunConfig, rows: list) -> None:
-    loss = cfg.method.loss_type or "kto"
-    if loss not in LOSS_TYPES:
-        raise ConfigError(f"method.loss_type: KTO has no loss '{loss}'; use one of {', '.join(LOSS_TYPES)}")
+    methods.known_loss(SPEC, cfg.method.loss_type)
     labels = {row["label"] for row in rows}
     if labels != {True, False}:
         raise ConfigError(
@@ -40,7 +46,8 @@ def build(
     from trl import KTOConfig, KTOTrainer
 
     m = cfg.method
-    settings = {**args, "beta": 0.1 if m.beta is None else m.beta, "loss_type": m.loss_type or "kto",
+    loss = methods.known_loss(SPEC, m.loss_type)
+    settings = {**args, "beta": 0.1 if m.beta is None else m.beta, "loss_type": loss,
                 "desirable_weight": m.desirable_weight, "undesirable_weight": m.undesirable_weight,
                 "max_length": cfg.data.max_length}  # fmt: skip
     return methods.trainer(KTOTrainer, KTOConfig, settings, plan, model, tokenizer, train_dataset, callbacks)

@@ -13,9 +13,15 @@ from workbench import methods
 from workbench.adapters import Plan
 from workbench.config import RunConfig
 
-DATA = "preference"
-EVAL = "preference"
-HEAD = "causal"
+SPEC = methods.MethodSpec(
+    name="orpo",
+    description="preference pairs (prompt, chosen, rejected); SFT plus an odds-ratio term, no reference",
+    data="preference",
+    eval="preference",
+    fields=("method.beta",),
+    curves=methods.PAIR_CURVES,
+    starter={"train.learning_rate": 2e-3, "method.beta": 2.0, "output.name": "orpo-lora"},
+)
 
 
 def build(

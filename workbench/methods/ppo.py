@@ -23,11 +23,19 @@ from workbench import evaluate, methods, stages
 from workbench.adapters import Plan
 from workbench.config import ConfigError, RunConfig
 
-DATA = "prompts"
-EVAL = "reward_model"
-HEAD = "causal"
-STOP_BY_EXCEPTION = True  # see the docstring
-RESUMABLE = False
+SPEC = methods.MethodSpec(
+    name="ppo",
+    description="prompts, scored by a reward model (method.reward_model: a reward run)",
+    data="prompts",
+    eval="reward_model",
+    fields=("method.beta", "method.reward_model", "method.max_completion_length", "method.temperature"),
+    curves={"loss": "loss/policy_avg", "learning_rate": "lr", "reward_mean": "objective/scores",
+            "kl": "objective/kl", "entropy": "objective/entropy"},
+    resumable=False,  # see the docstring
+    stop_by_exception=True,
+    starter={"train.learning_rate": 1e-4, "method.beta": 0.05, "method.max_completion_length": 8,
+             "method.temperature": 1.0, "output.name": "ppo-lora"},  # the reward model is the user's to name
+)  # fmt: skip
 
 
 def check(cfg: RunConfig, rows: list) -> None:

@@ -13,9 +13,16 @@ from workbench import methods
 from workbench.adapters import Plan
 from workbench.config import RunConfig
 
-DATA = "preference"
-EVAL = "ranking"
-HEAD = "reward"
+SPEC = methods.MethodSpec(
+    name="reward",
+    description="preference pairs (prompt, chosen, rejected); learns a score, for PPO's method.reward_model",
+    data="preference",
+    eval="ranking",
+    head="reward",
+    curves={**methods.LOSS_CURVES, "reward_mean": "mean_reward", "margin": "margin",
+            "preference_accuracy": "accuracy"},
+    starter={"train.learning_rate": 3e-4, "output.name": "reward-full"},
+)  # fmt: skip
 
 
 def build(

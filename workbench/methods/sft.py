@@ -12,9 +12,13 @@ from workbench import methods
 from workbench.adapters import Plan
 from workbench.config import RunConfig
 
-DATA = "sft"  # the data layer's name for the shape this method needs
-EVAL = "exact_match"
-HEAD = "causal"
+SPEC = methods.MethodSpec(
+    name="sft",
+    description="supervised fine-tuning on chat data: messages, ShareGPT, Alpaca or prompt/answer rows",
+    data="sft",
+    eval="exact_match",
+    starter={"train.learning_rate": 2e-3, "output.name": "sft-warmup"},  # recipes/sft_warmup_starter.yaml
+)
 
 
 def build(

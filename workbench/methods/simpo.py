@@ -13,9 +13,16 @@ from workbench import methods
 from workbench.adapters import Plan
 from workbench.config import RunConfig
 
-DATA = "preference"
-EVAL = "preference"
-HEAD = "causal"
+SPEC = methods.MethodSpec(
+    name="simpo",
+    description="preference pairs (prompt, chosen, rejected); length-normalised reward, no reference model",
+    data="preference",
+    eval="preference",
+    fields=("method.beta", "method.simpo_gamma", "method.cpo_alpha"),
+    curves=methods.PAIR_CURVES,
+    starter={"train.learning_rate": 2e-3, "method.beta": 2.0, "method.simpo_gamma": 0.5,
+             "method.cpo_alpha": 0.0, "output.name": "simpo-lora"},
+)  # fmt: skip
 
 
 def build(

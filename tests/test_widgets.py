@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -16,31 +17,49 @@ from conftest import ROOT, tiny
 
 from widgets import AdapterPanel, DatasetPanel, LossPlot, ModelPanel, RunPanel, Workbench
 from widgets.plots import Throttle
-from widgets.runner import choose_mode
 from workbench import config as config_mod
-from workbench import runs
+from workbench import launch, runs
 
 FAKES = ROOT / "tests" / "fake_torch_npu"
 
 
 class FakeRun:
-    """Stands in for a run: records what it was given, reports logs when told, stops when asked."""
+    """Stands in for a run handle: records what it was given; the test feeds what its run directory says."""
 
     made: list[FakeRun] = []
 
-    def __init__(self, cfg, callbacks, resume=False, recipe=None):
-        self.cfg, self.calls, self.resume, self.recipe = cfg, callbacks, resume, recipe
-        self.stopped = False
+    def __init__(self, cfg, mode, resume=False, recipe=None):
+        self.cfg, self.mode, self.resume, self.recipe = cfg, mode, resume, recipe
+        self.run_dir, self.stopped, self.error, self.final = Path("runs/fake"), False, None, None
+        self.records: queue.Queue = queue.Queue()
         FakeRun.made.append(self)
 
-    def start(self):
-        return self
+    def follow(self):
+        while (record := self.records.get()) is not None:
+            yield record
+            self.records.task_done()
+        self.records.task_done()
+
+    def log(self, record):
+        """Hand the panel one record and wait until it has shown it."""
+        self.records.put(record)
+        self.records.join()
+
+    def end(self, status, error=None, app=None):
+        self.final, self.error = status, error
+        self.records.put(None)
+        self.records.join()
+        if app is not None:
+            app.run.wait(10)
+
+    def wait(self, timeout=None):
+        return self.final
 
     def stop(self):
         self.stopped = True
 
-    def join(self, timeout=None):
-        pass
+    def console(self, lines=20):
+        return []
 
 
 @pytest.fixture
@@ -69,11 +88,10 @@ def test_train_starts_the_runner_with_the_panels_config_and_shows_progress(app):
     app.run.mode.value = "kernel"
     app.run.train_button.click()
     (run,) = FakeRun.made
-    assert run.cfg == app.config() and run.resume is False
+    assert run.cfg == app.config() and run.resume is False and run.mode == "thread"
     assert app.run.train_button.disabled and not app.run.stop_button.disabled
-    run.calls.on_start(Path("runs/x"))
     for step in (10, 20):
-        run.calls.on_log(
+        run.log(
             {
                 "step": step,
                 "max_steps": 40,
@@ -92,16 +110,15 @@ def test_train_starts_the_runner_with_the_panels_config_and_shows_progress(app):
 def test_stop_asks_the_run_to_stop_and_the_panel_shows_stopped(app):
     app.run.train()
     (run,) = FakeRun.made
-    run.calls.on_start(Path("runs/x"))
     app.run.stop_button.click()
     assert run.stopped and "stopping" in app.run.status.value
-    run.calls.on_end("stopped", None)
+    run.end("stopped", app=app)
     assert "stopped" in app.run.status.value and not app.run.train_button.disabled
 
 
 def test_a_failed_run_shows_its_message(app):
     app.run.train()
-    FakeRun.made[0].calls.on_end("failed", "data.train: file not found: nope.jsonl")
+    FakeRun.made[0].end("failed", "data.train: file not found: nope.jsonl", app=app)
     assert "failed" in app.run.status.value and "file not found: nope.jsonl" in app.run.status.value
     assert app.run.progress.bar_style == "danger"
 
@@ -112,12 +129,13 @@ def test_a_second_click_while_starting_starts_nothing(app):
     assert len(FakeRun.made) == 1
 
 
-def test_stop_before_the_run_directory_exists_is_kept(app):
+def test_stop_pressed_at_once_reaches_the_run(app):
     app.run.train()
     (run,) = FakeRun.made
     app.run.stop()
-    run.calls.on_start(Path("runs/x"))
     assert run.stopped and app.run.state == "stopping" and app.run.stop_button.disabled
+    run.end("stopped", app=app)
+    assert app.run.state == "stopped"
 
 
 def test_a_runner_that_cannot_start_shows_why_and_frees_train(app):
@@ -130,15 +148,17 @@ def test_a_runner_that_cannot_start_shows_why_and_frees_train(app):
 
 
 def test_a_new_run_that_fails_does_not_offer_to_resume_the_previous_one(app, tmp_path):
-    app.run.train()
+    app.run.runner = lambda *a, **k: FakeRun(*a, **k)
     stopped = tmp_path / "runs" / "x"
     (stopped / "checkpoints" / "checkpoint-3").mkdir(parents=True)
     (stopped / "checkpoints" / "checkpoint-3" / "trainer_state.json").write_text("{}")
-    FakeRun.made[0].calls.on_start(stopped)
-    FakeRun.made[0].calls.on_end("stopped", None)
-    assert not app.run.resume_button.disabled
     app.run.train()
-    FakeRun.made[1].calls.on_end("failed", "data.train: file not found")
+    FakeRun.made[0].run_dir = stopped  # the panel reads the folder when the run ends
+    app.run.run_dir = stopped
+    FakeRun.made[0].end("stopped", app=app)
+    assert not app.run.resume_button.disabled
+    app.run.train()  # refused by its checks: its folder (runs/fake) is gone
+    FakeRun.made[1].end("failed", "data.train: file not found", app=app)
     assert (
         app.run.run_dir is None
         and app.run.resume_button.disabled
@@ -157,7 +177,7 @@ def test_switching_method_drops_the_hidden_fields_errors(app):
 def test_auto_mode_finds_an_npu_first_and_runs_in_a_subprocess(app, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(FAKES), str(ROOT)]))  # the fake Ascend NPU
     app.run.train()
-    assert app.device.detected["type"] == "npu" and "starting subprocess run (NPU" in app.run.status.value
+    assert app.device.detected["type"] == "npu" and "subprocess run (NPU" in app.run.status.value
 
 
 def test_a_missing_model_path_disables_train_and_says_so_next_to_the_field(app):
@@ -226,6 +246,7 @@ def test_the_method_panel_checks_the_data_format_and_method_settings(app):
     assert "try bundled:reverse/pref_train" in app.dataset.source.note.value
     app.method.name.value = "grpo"
     app.dataset.source.value = "bundled:reverse/prompts_train"
+    app.method.fields["method.rewards"].value = ""  # switching offered the starter's rewards
     assert "GRPO needs at least one reward" in app.problems.value
     app.method.fields["method.rewards"].value = "exact_match: 1, nope: 2"
     assert "nope" in app.method.fields["method.rewards"].note.value
@@ -281,9 +302,11 @@ def test_a_recipe_with_errors_is_shown_and_changes_nothing(app, tmp_path):
 
 
 def test_auto_mode_runs_npu_and_long_runs_in_a_subprocess(tiny_cfg):
-    assert choose_mode(tiny_cfg, "cpu")[0] == "kernel"
-    assert choose_mode(tiny_cfg, "npu")[0] == "subprocess"
-    assert choose_mode(config_mod.override(tiny_cfg, {"train.max_steps": -1}), "cpu")[0] == "subprocess"
+    assert launch.choose_mode(tiny_cfg, "cpu")[0] == "thread"
+    assert launch.choose_mode(tiny_cfg, "npu")[0] == "subprocess"
+    assert (
+        launch.choose_mode(config_mod.override(tiny_cfg, {"train.max_steps": -1}), "cpu")[0] == "subprocess"
+    )
 
 
 def test_device_detection_runs_in_a_child_and_feeds_the_other_panels(app, monkeypatch):
@@ -384,15 +407,15 @@ def test_stop_in_the_kernel_saves_a_checkpoint_and_resume_finishes(tmp_path):
     assert panel.run_dir == stopped_dir and runs.summary(stopped_dir)["steps"] == 30
 
 
-def test_a_subprocess_run_is_followed_and_stopped_by_signal(tmp_path):
+def test_a_subprocess_run_is_followed_and_stopped_through_its_run_directory(tmp_path):
     cfg = tiny(tmp_path, "train.max_steps=400", "train.save_steps=1000", "train.logging_steps=1")
     panel = logging_run(cfg, "subprocess")
     panel.stop()
     assert panel.wait(300) == "stopped", panel.status.value
     assert runs.status(panel.run_dir) == "stopped" and runs.latest_checkpoint(panel.run_dir) is not None
-    assert panel.progress.value >= 1 and not list(Path(cfg.output.root).glob(".panel-*"))
-    # The child's own output is kept with the run.
-    assert "stopping after this step" in (panel.run_dir / "console.log").read_text()
+    assert panel.progress.value >= 1 and (panel.run_dir / "stop").is_file()
+    # The child's own output is kept with the run, and the panel shows its tail.
+    assert "stopped:" in (panel.run_dir / "console.log").read_text() and "stopped:" in panel.console_log.value
 
 
 @pytest.mark.parametrize("mode", ["kernel", "subprocess"])
@@ -403,7 +426,7 @@ def test_a_run_that_fails_shows_the_error_in_the_panel(tmp_path, mode):
     panel.train()
     assert panel.wait(300) == "failed"
     assert "file not found: nope.jsonl" in panel.status.value and "Traceback" not in panel.status.value
-    assert list(Path(cfg.output.root).glob(".panel-*")) == []  # the temporary recipe and log are gone
+    assert list(Path(cfg.output.root).iterdir()) == []  # refused by its checks: no half-made run is left
 
 
 def test_redrawing_a_long_run_does_not_grow_memory():

@@ -1,9 +1,14 @@
-"""The run panel: Train, Stop, Resume; progress with ETA, speed and memory; live curves; the final summary."""
+"""The run panel: Train, Stop, Resume; progress with ETA, speed and memory; live curves; the final summary.
+
+Runs start through the engine's run handle (workbench.launch) and are shown by following their run
+directory, in a thread of this kernel or a child process alike; the panel holds only UI code.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,12 +17,12 @@ import ipywidgets as w
 from widgets.form import note_html, table_html
 from widgets.plots import LossPlot
 from widgets.profile_view import ProfileView
-from widgets.runner import Callbacks, KernelRun, SubprocessRun, choose_mode, describe
 from workbench import config as config_mod
-from workbench import runs
+from workbench import launch, runs
+from workbench.training import describe
 
-RUNNERS = {"kernel": KernelRun, "subprocess": SubprocessRun}
 MODES = [("auto", "auto"), ("in this kernel", "kernel"), ("in a subprocess", "subprocess")]
+LAUNCH_MODES = {"kernel": "thread", "subprocess": "subprocess"}  # the panel's words -> the engine's
 
 
 class RunPanel(w.VBox):
@@ -30,8 +35,9 @@ class RunPanel(w.VBox):
         runner: Callable | None = None,
         device_kind: Callable[[], str] = lambda: "cpu",
     ):
+        """`runner(cfg, mode, resume=, recipe=)` returns a run handle; workbench.launch.start by default."""
         self.config = config or (lambda: cfg)
-        self.runner, self.device_kind = runner, device_kind
+        self.runner, self.device_kind = runner or launch.start, device_kind
         self.mode = w.Dropdown(options=MODES, description="Run", style={"description_width": "40px"})
         self.train_button = _button("Train", "play", "success", "wb-train", lambda _: self.train())
         self.stop_button = _button("Stop", "stop", "danger", "wb-stop", lambda _: self.stop())
@@ -46,13 +52,16 @@ class RunPanel(w.VBox):
         self.summary = w.HTML()
         self.profile_box = w.Checkbox(description="profile a few steps (profile.enabled)", indent=False)
         self.where = ProfileView()  # where the time went: filled when a run ends
+        self.console_log = w.HTML()  # the run's console.log, last lines
         self.handle, self.run_dir, self.state, self.problems = None, None, "ready", []
+        self.watcher: threading.Thread | None = None
+        self.how = "run"  # how the run was started, and why, for the status line
         self.ended: list[Callable[[str], None]] = []  # told the final state (the app refreshes Runs and Chat)
         self._first: tuple[int, float] | None = None  # (step, elapsed) of the first log, for the ETA
         buttons = w.HBox(
             [self.mode, self.train_button, self.stop_button, self.resume_button, self.profile_box]
         )
-        where = w.Accordion([self.where], titles=["Where the time went"])
+        where = w.Accordion([self.where, self.console_log], titles=["Where the time went", "Log"])
         super().__init__([buttons, self.progress, self.status, self.plot, self.summary, where])
         self._buttons()
 
@@ -71,15 +80,41 @@ class RunPanel(w.VBox):
             if self.profile_box.value and not cfg.profile.enabled:
                 cfg = config_mod.override(cfg, {"profile.enabled": True})
             mode, why = (
-                (self.mode.value, "") if self.mode.value != "auto" else choose_mode(cfg, self.device_kind())
+                (LAUNCH_MODES[self.mode.value], "")
+                if self.mode.value != "auto"
+                else launch.choose_mode(cfg, self.device_kind())
             )
-            self.status.value = f"starting {mode} run{f' ({why})' if why else ''}…"
+            self.how = f"{mode} run{f' ({why})' if why else ''}"
             self._clear()
-            calls = Callbacks(self._started, self._logged, self._end)
-            self.handle = (self.runner or RUNNERS[mode])(cfg, calls, resume=resume, recipe=recipe)
-            self.handle.start()
+            self._follow(self.runner(cfg, mode, resume=resume, recipe=recipe))
         except Exception as error:  # noqa: BLE001  (a run that cannot start says why, here)
             self._end("failed", describe(error))
+
+    def attach(self, run_dir) -> None:
+        """Show a run that is already training (started by the CLI, another kernel, or before a reload)."""
+        if not self.running:
+            self.state, self.how = "starting", "attached"
+            self._clear()
+            self._follow(launch.attach(run_dir))
+
+    def _follow(self, handle) -> None:
+        self.handle = handle
+        self._started(handle.run_dir)
+        self.watcher = threading.Thread(target=self._watch, name="workbench-follow", daemon=True)
+        self.watcher.start()
+
+    def _watch(self) -> None:
+        """Everything the run directory says, until the run ends (a thread: the kernel stays free)."""
+        try:
+            for record in self.handle.follow():
+                if "event" in record:
+                    self._event(record)
+                else:
+                    self._logged(record)
+            status, message = self.handle.wait(), self.handle.error
+        except Exception as error:  # noqa: BLE001  (whatever happens here, the panel must hear the end)
+            status, message = "failed", describe(error)
+        self._end("stopped" if status == "stopping" else status, message)
 
     def _clear(self) -> None:
         self.plot.clear()
@@ -97,8 +132,8 @@ class RunPanel(w.VBox):
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the run ends (for notebooks run unattended); returns its state."""
-        if self.handle is not None:
-            self.handle.join(timeout)
+        if self.watcher is not None:
+            self.watcher.join(timeout)
         return self.state
 
     def block(self, problems: list[str]) -> None:
@@ -110,13 +145,17 @@ class RunPanel(w.VBox):
     def running(self) -> bool:
         return self.state in ("starting", "running", "stopping")
 
-    # --- what the runner reports -----------------------------------------------------------------------
+    # --- what the run directory says -------------------------------------------------------------------
+
+    def _event(self, event: dict) -> None:
+        if event["event"] in ("start", "checkpoint", "stop", "error", "finish"):
+            self.console_log.value = "<pre>" + html.escape("\n".join(self.handle.console(12))) + "</pre>"
 
     def _started(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         if self.state == "starting":  # a Stop pressed meanwhile stays in force
             self.state = "running"
-            self.status.value = f"running: {html.escape(str(run_dir))}"
+            self.status.value = f"running ({html.escape(self.how)}): {html.escape(str(run_dir))}"
 
     def _logged(self, record: dict) -> None:
         try:
@@ -129,6 +168,8 @@ class RunPanel(w.VBox):
             self.summary.value = note_html(f"the live view failed: {error!r}", "#b00020", indent=False)
 
     def _end(self, status: str, message: str | None) -> None:
+        if self.run_dir is not None and not self.run_dir.is_dir():
+            self.run_dir = None  # a new run its checks refused leaves no folder behind
         self.plot.draw()
         self.progress.bar_style = {"finished": "success", "stopped": "warning"}.get(status, "danger")
         where = f" {html.escape(str(self.run_dir))}" if self.run_dir else ""

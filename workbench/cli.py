@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import warnings
+from pathlib import Path
 
 from workbench import config as config_mod
 from workbench.errors import WorkbenchError
@@ -22,6 +23,7 @@ EXAMPLES = """examples:
   workbench train recipes/quickstart.yaml
   workbench train recipes/quickstart.yaml train.max_steps=50 adapter.r=8
   workbench train runs/quickstart-20260101-120000/resolved.yaml --resume
+  workbench stop runs/quickstart-20260101-120000
   workbench show recipes/quickstart.yaml
   workbench chat runs/quickstart-20260101-120000
 """
@@ -36,9 +38,12 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="run a recipe (section.key=value overrides allowed)")
-    t.add_argument("recipe")
+    t.add_argument("recipe", nargs="?")
     t.add_argument("overrides", nargs="*", metavar="section.key=value")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    t.add_argument("--run-dir", help="train in this run directory, made by a run handle (workbench.launch)")
+    st = sub.add_parser("stop", help="ask a running run to stop after this step (it saves a checkpoint)")
+    st.add_argument("run_dir")
     f = sub.add_parser("profile", help="profile a few steps of a recipe and say where the time goes")
     f.add_argument("recipe")
     f.add_argument("overrides", nargs="*", metavar="section.key=value")
@@ -75,6 +80,12 @@ def train(args: argparse.Namespace) -> int:
     from workbench.training import EFFECTS, FIGURES
     from workbench.training import train as run_train
 
+    if args.run_dir:
+        return _train_in(args.run_dir, args.resume)
+    if not args.recipe:
+        raise config_mod.ConfigError(
+            "workbench train: name a recipe, e.g. workbench train recipes/quickstart.yaml"
+        )
     cfg = config_mod.load(args.recipe, args.overrides)
     stop = threading.Event()
     with _stop_on_signals(stop):
@@ -86,6 +97,42 @@ def train(args: argparse.Namespace) -> int:
             print(f"held-out {label}: {s[f'{key}_before']:{fmt}} -> {s[f'{key}_after']:{fmt}}")
     print(f"run directory: {result.run_dir}")
     return 0 if result.status == "finished" else 130
+
+
+def _train_in(run_dir: str, resume: bool) -> int:
+    """The child side of a run handle: train the run directory's own resolved.yaml in it."""
+    from workbench import runs
+    from workbench.training import describe
+    from workbench.training import train as run_train
+
+    stop = threading.Event()
+    try:
+        cfg = config_mod.load(os.path.join(run_dir, "resolved.yaml"))
+        with _stop_on_signals(stop):
+            result = run_train(cfg, should_stop=stop.is_set, resume=resume, run_dir=run_dir)
+    except BaseException as error:
+        if runs.status(run_dir) not in (
+            "failed",
+            "finished",
+            "stopped",
+        ):  # failed before the run could say so
+            runs.Run(Path(run_dir)).event("error", reason=describe(error))
+        raise
+    return 0 if result.status == "finished" else 130
+
+
+def stop(args: argparse.Namespace) -> int:
+    from workbench import launch
+
+    handle = launch.attach(args.run_dir)
+    if not (Path(args.run_dir) / "events.jsonl").is_file():
+        raise config_mod.ConfigError(f"{args.run_dir} is not a run directory (it has no events.jsonl)")
+    if handle.status not in ("starting", "running", "stopping"):
+        print(f"{args.run_dir} is not running ({handle.status}): nothing to stop")
+        return 0
+    handle.stop()
+    print(f"asked {args.run_dir} to stop after its current step (it saves a checkpoint first)")
+    return 0
 
 
 class _stop_on_signals:
@@ -183,6 +230,7 @@ def _prompts():
 
 COMMANDS = {
     "train": train,
+    "stop": stop,
     "profile": profile,
     "show": show,
     "doctor": doctor,

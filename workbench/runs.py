@@ -10,9 +10,14 @@ looks complete.
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
 import os
+import shutil
+import socket
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,10 @@ from typing import Any
 import yaml
 
 from workbench import config as config_mod
+from workbench.errors import RunError
+
+LOCK = "lock.json"  # names the live process that trains in this directory (pid, host)
+STOP = "stop"  # a stop request: any process may write it; the trainer checks for it after each step
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,14 @@ class Run:
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
 
+    def request_stop(self) -> None:
+        """Ask whoever trains here to stop after this step (with a checkpoint)."""
+        (self.path / STOP).touch()
+        self.event("stop_request")
+
+    def stop_requested(self) -> bool:
+        return (self.path / STOP).exists()
+
 
 def run_name(cfg: config_mod.RunConfig) -> str:
     """The folder prefix of a config's runs: output.name, else <method>-<adapter>."""
@@ -47,20 +64,75 @@ def run_name(cfg: config_mod.RunConfig) -> str:
 
 
 def create(cfg: config_mod.RunConfig) -> Run:
-    """Make a fresh run directory and write resolved.yaml into it."""
-    name = run_name(cfg)
-    root = Path(cfg.output.root)
-    root.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = root / f"{name}-{stamp}"
-    suffix = 1
-    while path.exists():  # two runs in the same second
-        suffix += 1
-        path = root / f"{name}-{stamp}-{suffix}"
-    path.mkdir()
-    run = Run(path)
-    write_text_atomic(path / "resolved.yaml", config_mod.dump(cfg))
-    return run
+    """Make a fresh run directory and write resolved.yaml into it; safe against simultaneous creates."""
+    root, stamp = Path(cfg.output.root), time.strftime("%Y%m%d-%H%M%S")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for n in itertools.count(1):  # mkdir is atomic: the one that makes a name owns it
+            path = root / (f"{run_name(cfg)}-{stamp}" + (f"-{n}" if n > 1 else ""))
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
+        write_text_atomic(path / "resolved.yaml", config_mod.dump(cfg))
+    except OSError as error:
+        raise RunError(
+            f"cannot make a run directory under output.root ({root}): {cant_write(root, error)}"
+        ) from None
+    return Run(path)
+
+
+def cant_write(folder: Path, error: OSError) -> str:
+    """Why `folder` cannot be written, in words, with the fix."""
+    if error.errno == errno.ENOSPC:
+        free = shutil.disk_usage(_existing(folder)).free / 2**20
+        return f"no space left on the device ({free:,.0f} MB free); free some space or choose another output.root"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "the folder is not writable; choose another output.root (e.g. output.root=runs in your home)"
+    return f"{error.strerror or error} ({type(error).__name__})"
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def lock(run: Run, pid: int | None = None) -> None:
+    """Record `pid` (default: this process) as the one training in `run`; refuse if another live one is."""
+    pid = pid or os.getpid()
+    if (held := holder(run.path)) and held["pid"] != pid:
+        raise RunError(f"{run.path} is still training ({_who(held)}): two processes must never write one run "
+                       f"directory; wait for it, or stop it first (workbench stop {run.path})")  # fmt: skip
+    record = {"pid": pid, "host": socket.gethostname(), "time": time.time()}
+    write_json_atomic(run.path / LOCK, record)
+
+
+def unlock(run: Run) -> None:
+    (run.path / LOCK).unlink(missing_ok=True)
+
+
+def holder(run_dir: Path) -> dict | None:
+    """The live process training in `run_dir` (from its lock), or None; a lock left by a dead one is stale."""
+    try:
+        held = json.loads((Path(run_dir) / LOCK).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if held.get("host") != socket.gethostname():
+        return held  # another machine's process cannot be probed from here: trust its lock
+    try:
+        os.kill(int(held["pid"]), 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by another user
+    return held
+
+
+def _who(held: dict) -> str:
+    since = time.strftime("%H:%M:%S", time.localtime(held.get("time", 0)))
+    return f"pid {held['pid']} on {held.get('host')}, since {since}; a lock in {LOCK}"
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -72,29 +144,100 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def find_resumable(cfg: config_mod.RunConfig, recipe: str | Path | None = None) -> Run | None:
-    """The run to resume: the recipe's own folder if it is a run, else the newest unfinished same-name run."""
+    """The run to resume: the recipe's own folder if it is a run, else the newest unfinished same-name run.
+
+    A run another process is still training is refused, never attached to.
+    """
     if recipe is not None and (Path(recipe).parent / "events.jsonl").is_file():
-        folder = Path(recipe).parent
-        if status(folder) == "finished":
+        run = Run(Path(recipe).parent)
+        if status(run.path) == "finished":
             raise config_mod.ConfigError(
-                f"{folder} already finished: nothing to resume (drop --resume to run it again)"
+                f"{run.path} already finished: nothing to resume (drop --resume to run it again)"
             )
-        return Run(folder)
-    name = run_name(cfg)
-    newest_first = sorted(
-        Path(cfg.output.root).glob(f"{name}-*"), key=lambda p: p.stat().st_mtime, reverse=True
-    )
-    return next((Run(p) for p in newest_first if latest_checkpoint(p) and status(p) != "finished"), None)
+    else:
+        newest_first = sorted(
+            Path(cfg.output.root).glob(f"{run_name(cfg)}-*"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        found = (p for p in newest_first if latest_checkpoint(p) and status(p) != "finished")
+        run = next((Run(p) for p in found), None)
+    if run is not None and (held := holder(run.path)):
+        raise RunError(f"cannot resume {run.path}: it is still training ({_who(held)}); "
+                       f"wait for it, or stop it first (workbench stop {run.path})")  # fmt: skip
+    return run
+
+
+def rewind(run: Run, checkpoint: Path | None) -> None:
+    """Prepare a run to continue from `checkpoint`: drop the metrics logged after it (they are replayed),
+    and any stop request left from before."""
+    (run.path / STOP).unlink(missing_ok=True)
+    step = int(checkpoint.name.rsplit("-", 1)[1]) if checkpoint else 0
+    kept = [r for r in read_jsonl(run.path / "metrics.jsonl") if r.get("step", 0) <= step]
+    write_text_atomic(run.path / "metrics.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in kept))
+
+
+def verify_checkpoint(checkpoint: Path) -> None:
+    """A clear error naming the file when a checkpoint is cut short (a killed or out-of-space save).
+
+    Cheap structural checks only (zip directory, safetensors header, JSON): nothing is loaded.
+    """
+    for file in sorted(checkpoint.iterdir()):
+        problem = _damage(file)
+        if problem:
+            raise RunError(f"the checkpoint {checkpoint} is damaged: {file.name} {problem}. Delete {checkpoint} "
+                           "to resume from the one before it, or start a new run")  # fmt: skip
+
+
+def _damage(file: Path) -> str | None:
+    try:
+        if file.suffix in (".pt", ".pth", ".bin"):
+            zipfile.ZipFile(file).close()  # torch.save writes a zip; a cut file has no central directory
+        elif file.suffix == ".safetensors":
+            with file.open("rb") as f:
+                size = int.from_bytes(f.read(8), "little")
+                header = json.loads(f.read(size))
+            end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+            if file.stat().st_size < 8 + size + end:
+                return "is shorter than its header says"
+        elif file.suffix == ".json":
+            json.loads(file.read_text(encoding="utf-8"))
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as error:
+        return f"cannot be read ({type(error).__name__}: {error})"
+    return None
+
+
+def discard_partial_checkpoints(run: Run) -> list[Path]:
+    """Remove checkpoints whose save did not complete (no trainer_state.json, written last)."""
+    partial = [p for p in run.checkpoints.glob("checkpoint-*") if not (p / "trainer_state.json").is_file()]
+    for path in partial:
+        shutil.rmtree(path, ignore_errors=True)
+    return partial
 
 
 def status(run_dir: str | Path) -> str:
-    """finished | stopped | failed | running (or dead) | unknown, from the events on disk."""
-    events = read_jsonl(Path(run_dir) / "events.jsonl")
-    ends = [e for e in events if e.get("event") in ("finish", "error")]
-    if not ends:
-        return "running" if events else "unknown"
-    last = ends[-1]
-    return "failed" if last["event"] == "error" else last.get("reason", "finished")
+    """finished | stopped | failed | running | dead | starting | unknown, from the run directory.
+
+    Only the latest segment counts (a resumed run starts a new one); a run with no end whose lock names
+    a process that is gone died without a word (killed, out of memory).
+    """
+    run_dir = Path(run_dir)
+    events = read_jsonl(run_dir / "events.jsonl")
+    starts = [i for i, e in enumerate(events) if e.get("event") in ("launch", "start")]
+    segment = events[starts[-1] :] if starts else events
+    ends = [e for e in segment if e.get("event") in ("finish", "error")]
+    if ends:
+        last = ends[-1]
+        return "failed" if last["event"] == "error" else last.get("reason", "finished")
+    if not events:
+        return "unknown"
+    if (run_dir / LOCK).is_file() and holder(run_dir) is None:
+        return "dead"
+    return "running" if any(e.get("event") == "start" for e in segment) else "starting"
+
+
+def failure(run_dir: str | Path) -> str | None:
+    """Why the latest segment of a run failed (its last error event), or None."""
+    errors = [e for e in read_jsonl(Path(run_dir) / "events.jsonl") if e.get("event") == "error"]
+    return errors[-1].get("reason") if errors and status(run_dir) == "failed" else None
 
 
 def read_jsonl(path: Path) -> list[dict]:

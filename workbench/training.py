@@ -6,7 +6,10 @@ the run directory exists, so bad input never leaves a half-made run behind.
 
 from __future__ import annotations
 
+import errno
+import os
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,7 @@ from workbench import (
 )
 from workbench import config as config_mod
 from workbench.config import RunConfig
+from workbench.errors import RunError, WorkbenchError
 
 
 @dataclass
@@ -58,40 +62,103 @@ def train(
     on_log: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     resume: bool | None = None,
-    echo: bool = True,
+    echo: bool | Callable = True,
     recipe: str | Path | None = None,
     on_start: Callable[[Path], None] | None = None,
+    run_dir: str | Path | None = None,
 ) -> RunResult:
     """Run `cfg` (a RunConfig or a recipe path) and return where it went and what it made.
 
     `recipe` says where a RunConfig came from: resuming `runs/x/resolved.yaml` continues run x.
-    `on_start` hears the run directory as soon as it exists (a panel shows and resumes it).
+    `on_start` hears the run directory as soon as it exists. `run_dir` is a directory a run handle
+    (workbench.launch) made already: the run goes there, and a failed check is recorded in it.
+    `echo` prints progress (True), drops it (False), or hands each line to a function.
     """
     if not isinstance(cfg, RunConfig):
         recipe, cfg = cfg, config_mod.load(cfg)
-    say = print if echo else (lambda *a, **k: None)
+    say = print if echo is True else (echo or (lambda *a, **k: None))
     resume = cfg.train.resume if resume is None else resume
-    if resume and not getattr(methods.get(cfg.method.name), "RESUMABLE", True):
+    if resume and not methods.spec(cfg.method.name).resumable:
         raise config_mod.ConfigError(
             f"train.resume / --resume: TRL's {cfg.method.name.upper()} loop cannot resume from a checkpoint; "
             "start a new run"
         )
-    checked = check(cfg, say)
-    run = runs.find_resumable(cfg, recipe) if resume else None
-    if resume and run is None:
-        say("note: nothing to resume (no unfinished run of this name with a checkpoint); starting a new run")
-    run = run or runs.create(cfg)
-    checkpoint = runs.latest_checkpoint(run.path) if resume else None
-    say(f"run directory: {run.path}")
-    if on_start is not None:
-        on_start(run.path)
-    run.event("start", device=str(checked.device), model=checked.start.base, adapters=checked.start.adapters,
-              data=cfg.data.train, format=checked.data_format, resume=str(checkpoint))  # fmt: skip
+    if run_dir is not None:  # made by a run handle: take it over, and record a failed check in it
+        run = runs.Run(Path(run_dir))
+        runs.lock(run)
+        try:
+            checked = check(cfg, say)
+        except BaseException as error:
+            run.event("error", phase="check", reason=describe(error))
+            runs.unlock(run)
+            raise
+    else:  # checked before a run directory exists: bad input leaves nothing behind
+        checked = check(cfg, say)
+        run = runs.find_resumable(cfg, recipe) if resume else None
+        if resume and run is None:
+            say(
+                "note: nothing to resume (no unfinished run of this name with a checkpoint); starting a new run"
+            )
+        run = run or runs.create(cfg)
+        runs.lock(run)
     try:
-        return _run(cfg, run, checked, checkpoint, on_log, should_stop, say)
+        return _segment(cfg, run, checked, resume, on_log, should_stop, say, on_start)
+    finally:
+        runs.unlock(run)
+
+
+def _segment(cfg, run: runs.Run, checked: Checked, resume: bool, on_log, should_stop, say, on_start):
+    """One training segment in `run` (a resume starts another), ending in a finish or error event."""
+    try:
+        checkpoint = runs.latest_checkpoint(run.path) if resume else None
+        if checkpoint is not None:
+            runs.verify_checkpoint(checkpoint)
+        if resume:
+            runs.rewind(run, checkpoint)
+        say(f"run directory: {run.path}")
+        if on_start is not None:
+            on_start(run.path)
+        run.event("start", device=str(checked.device), model=checked.start.base, adapters=checked.start.adapters,
+                  data=cfg.data.train, format=checked.data_format, resume=str(checkpoint), pid=os.getpid())  # fmt: skip
+        stop = (lambda: should_stop() or run.stop_requested()) if should_stop else run.stop_requested
+        return _run(cfg, run, checked, checkpoint, on_log, stop, say)
     except BaseException as error:  # KeyboardInterrupt too: the run must say how it ended
-        run.event("error", reason=f"{type(error).__name__}: {error}")
-        raise
+        error = _explain(error, run)
+        run.event("error", reason=describe(error))
+        raise error from None
+
+
+def describe(error: BaseException) -> str:
+    """A user's error by its message; anything else with where it happened, for a bug report."""
+    if isinstance(error, WorkbenchError):
+        return str(error)
+    where = traceback.format_exception(error)[-3:]
+    return f"{type(error).__name__}: {error}\n{''.join(where)}".rstrip()
+
+
+def _explain(error: BaseException, run: runs.Run) -> BaseException:
+    """Turn a full disk or an unwritable folder met while training into one clear RunError."""
+    if not isinstance(error, OSError | RuntimeError) or isinstance(error, WorkbenchError):
+        return error
+    text = str(error)
+    if isinstance(error, OSError) and error.errno is not None:
+        os_error = error
+    elif "No space left" in text or "unexpected pos" in text:  # torch.save's zip writer on a full disk
+        os_error = OSError(errno.ENOSPC, "No space left on device")
+    else:
+        return error
+    last = runs.latest_checkpoint(run.path)
+    needs = f"about {_mb(last):,.0f} MB" if last else f"more than the {_mb(run.checkpoints):,.0f} MB it wrote"
+    partial = runs.discard_partial_checkpoints(run)
+    removed = (
+        f"; the unfinished checkpoint ({', '.join(p.name for p in partial)}) was removed" if partial else ""
+    )
+    return RunError(f"writing {run.path} failed: {runs.cant_write(run.path, os_error)}{removed}. "
+                    f"A checkpoint of this run needs {needs}")  # fmt: skip
+
+
+def _mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20 if folder.exists() else 0.0
 
 
 def check(cfg: RunConfig, say: Callable = print) -> Checked:
@@ -115,11 +182,11 @@ def check(cfg: RunConfig, say: Callable = print) -> Checked:
     models.ensure_chat_template(
         tokenizer, where=f"the tokenizer of {cfg.model.from_run or cfg.model.name_or_path}"
     )
-    rows, fmt = data.rows_for(cfg.data, method.DATA, "train", cfg.method.name)
+    rows, fmt = data.rows_for(cfg.data, method.SPEC.data, "train", cfg.method.name)
     if hasattr(method, "check"):
         method.check(cfg, rows)
-    eval_rows = evaluate.load_eval(method.EVAL, cfg.data, cfg.eval.max_samples)
-    plan = adapters.plan(cfg.adapter, device, models.lora_targets(start.base), method.HEAD)
+    eval_rows = evaluate.load_eval(method.SPEC.eval, cfg.data, cfg.eval.max_samples)
+    plan = adapters.plan(cfg.adapter, device, models.lora_targets(start.base), method.SPEC.head)
     import datasets
 
     return Checked(device, start, tokenizer, method, datasets.Dataset.from_list(rows), fmt, eval_rows, plan)
@@ -139,10 +206,9 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
     devices.apply_matmul_precision(c.device, cfg.device.allow_tf32)
     # TRL makes the adapter weights before Trainer seeds: seed here so a run does not depend on what ran before it.
     set_seed(cfg.train.seed)
-    model = _load_model(cfg, c.device, c.start, c.plan, c.method.HEAD, c.tokenizer)
+    model = _load_model(cfg, c.device, c.start, c.plan, c.method.SPEC.head, c.tokenizer)
     score = c.method.scorer(cfg, model, c.tokenizer) if hasattr(c.method, "scorer") else None
     before = _evaluate(cfg, c, model, score, "before", say) if cfg.eval.before else {}
-    stop_by_exception = getattr(c.method, "STOP_BY_EXCEPTION", False)
     clock = StepClock(c.device)
     recorder = Recorder(
         run,
@@ -150,7 +216,7 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
         on_log,
         should_stop,
         echo=say is print,
-        stop_by_exception=stop_by_exception,
+        spec=c.method.SPEC,
         clock=clock,
     )
     args = methods.common_args(cfg, c.device, run.checkpoints)
@@ -172,7 +238,10 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
         output = trainer.train(**({"resume_from_checkpoint": str(checkpoint)} if checkpoint else {}))
     except StopTraining:  # trainers whose loop ignores a stop request (PPO) end here, checkpoint saved
         output = None
-    wall = time.perf_counter() - started
+    # A resumed run's figures cover the whole run: earlier segments' training time is in their summary.
+    wall = (
+        time.perf_counter() - started + (runs.summary(run.path).get("wall_time_s") or 0 if checkpoint else 0)
+    )
     status = "stopped" if recorder.stopped else "finished"
     policy = getattr(trainer.model, "policy", trainer.model)  # PPO trains policy and value model together
     saved = _save(cfg, run, policy, c.tokenizer) if status == "finished" and cfg.output.save_result else None
@@ -180,6 +249,7 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
     measure = cfg.eval.after and status == "finished"
     after = _evaluate(cfg, c, policy, score, "after", say) if measure else {}
     summary = _summary(cfg, c.device, output, wall, trainable, total, before, after, saved, status, trainer)
+    summary["train_loss"] = _mean_loss(run) or summary["train_loss"]
     summary["start"] = c.start.record()  # what a later stage or chat merges before this run's adapter
     summary |= _bottlenecks(run, cfg, c.device, policy, say)
     if window is not None:
@@ -221,7 +291,7 @@ EFFECTS = ("accuracy", "preference_accuracy", "reward_mean")  # summary figures 
 
 
 def _evaluate(cfg: RunConfig, c: Checked, model: Any, score: Any, when: str, say: Callable) -> dict:
-    result = evaluate.measure(c.method.EVAL, model, c.tokenizer, c.eval_rows, cfg, score)
+    result = evaluate.measure(c.method.SPEC.eval, model, c.tokenizer, c.eval_rows, cfg, score)
     figures = [
         f"{FIGURES[k][0]} {v:{FIGURES[k][1]}}" for k, v in result.items() if k in FIGURES and v is not None
     ]
@@ -327,6 +397,14 @@ class CostlyCollator:
 def _logged_tokens(trainer: Any) -> int:
     counts = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]
     return int(counts[-1]) if counts else 0
+
+
+def _mean_loss(run: runs.Run) -> float | None:
+    """The mean logged loss over the whole run (the trainer's own figure covers only its last segment)."""
+    losses = [
+        r["loss"] for r in runs.read_jsonl(run.path / "metrics.jsonl") if isinstance(r.get("loss"), float)
+    ]
+    return sum(losses) / len(losses) if losses else None
 
 
 def _last_loss(trainer: Any) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from pathlib import Path
@@ -100,15 +101,15 @@ def test_view_shows_summary_events_and_last_records(root, finished, stopped):
     assert f"{finished.summary['final_loss']:.4g}" in panel.details.value
     assert "finish" in panel.details.value and "eval_examples" not in panel.details.value
     last_step = runs.read_jsonl(finished.run_dir / "metrics.jsonl")[-1]["step"]
-    assert f"<td style='padding:2px 8px'>{last_step}</td>" in panel.details.value
+    assert f"<td style='padding:2px 8px;white-space:nowrap'>{last_step}</td>" in panel.details.value
     panel.run.value = str(stopped)  # choosing in the dropdown views that run
     assert "stopped" in panel.details.value and "0.6" in panel.details.value
 
 
-def test_a_missing_root_shows_a_note_not_a_traceback(tmp_path):
+def test_a_missing_root_shows_how_to_start_not_an_error(tmp_path):
     panel = RunsPanel(tmp_path / "nowhere")
-    assert "no folder" in panel.root.note.value and "nowhere" in panel.root.note.value
-    assert panel.chosen.control.options == () and "(none)" in panel.table.value
+    assert "No runs yet" in panel.table.value and panel.root.error is None
+    assert panel.chosen.control.options == ()
 
 
 def test_chat_lists_only_finished_runs_that_can_chat(root, finished):
@@ -122,22 +123,32 @@ def test_send_answers_on_both_sides_and_the_boxes_show_the_replies(root, finishe
     mine, theirs = panel.send("Reverse: abc")
     assert mine and theirs, panel.run.note.value
     result, start = panel.sides["result"], panel.sides["start"]
-    assert (result.reply.value, start.reply.value) == (mine, theirs)
+    assert (result.answer, start.answer) == (mine, theirs)
+    assert html.escape(mine) in result.reply.value and html.escape(theirs) in start.reply.value
     assert [m["role"] for m in result.history] == ["user", "assistant"] == [m["role"] for m in start.history]
     assert "Reverse: abc" in result.transcript.value
 
 
-def test_send_button_answers_in_the_background(root, finished):
-    panel = ChatPanel(root, run_dir=finished.run_dir)
-    panel.compare_box.value = False
-    panel.message.value = "Reverse: dacz"
-    panel.send_button.click()
+def answered(panel: ChatPanel) -> None:
     deadline = time.time() + 120
     while panel.send_button.disabled and time.time() < deadline:
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("how", ["button", "enter"])
+def test_send_button_or_enter_answers_in_the_background(root, finished, how):
+    panel = ChatPanel(root, run_dir=finished.run_dir)
+    panel.compare_box.value = False
+    if how == "button":  # the box alone no longer sends: only the button can
+        panel.message.control.unobserve(panel._entered, names="value")
+    panel.message.value = "Reverse: dacz"  # without continuous updates, a typed value arrives on Enter
+    if how == "button":
+        panel.send_button.click()
+    answered(panel)
     assert panel.last is not None and panel.last[0] and panel.last[1] is None, panel.run.note.value
-    assert panel.sides["result"].reply.value == panel.last[0] and panel.message.value == ""
+    assert panel.sides["result"].answer == panel.last[0] and panel.message.value == ""
     assert panel.sides["start"].history == [] and panel.sides["start"].layout.display == "none"
+    assert finished.run_dir.name in panel.sides["result"].header.value  # the answer is labelled by its run
 
 
 def test_load_start_is_the_base_the_run_started_from(finished):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+import shlex
 from pathlib import Path
 
 import ipywidgets as w
@@ -11,7 +14,7 @@ from widgets.adapter_panel import AdapterPanel
 from widgets.chat_panel import ChatPanel
 from widgets.dataset_panel import DatasetPanel
 from widgets.device_panel import DevicePanel
-from widgets.form import DEFAULTS, note_html
+from widgets.form import DEFAULTS, changes, note_html, recipe_text, shown_path, visible, yaml_value
 from widgets.method_panel import MethodPanel
 from widgets.model_panel import ModelPanel
 from widgets.run_panel import RunPanel
@@ -31,20 +34,24 @@ class Workbench(w.VBox):
     def __init__(self, recipe=None, overrides=(), root: str | None = None, runner=None, detect_device=True):
         self.root, self._loading = root, False
         self.base = self._rooted(DEFAULTS)  # keys no panel shows (eval, profile...) come from here
+        self.recipe, self.loaded = None, DEFAULTS  # the command line is measured against these
         self.model, self.dataset = ModelPanel(), DatasetPanel()
-        self.adapter, self.method, self.device = AdapterPanel(), MethodPanel(), DevicePanel()
+        self.adapter, self.method, self.device = AdapterPanel(), MethodPanel(self.base), DevicePanel()
         self.settings = [self.model, self.dataset, self.adapter, self.method, self.device]
         self.run = RunPanel(config=self.config, runner=runner, device_kind=self._device_for_run)
-        self.runs, self.chat = RunsPanel(self.base.output.root), ChatPanel(self.base.output.root)
-        self.recipe_note, self.problems = w.HTML(), w.HTML()
+        self.runs, self.chat = RunsPanel(shown_path(self.base.output.root)), ChatPanel(self.base.output.root)
+        self.recipe_note, self.problems, self.command = w.HTML(), w.HTML(), w.HTML()
         self.problems.add_class("wb-problems")
+        self.command.add_class("wb-command")
         tabs = w.Tab(children=[*self.settings, self.run, self.runs, self.chat], titles=TITLES)
-        super().__init__([self._recipe_bar(), self.recipe_note, tabs, self.problems])
+        super().__init__([self._recipe_bar(), self.recipe_note, self.command, tabs, self.problems])
         self.add_class("wb-app")
         for panel in self.settings:
             panel.on_change(self.refresh)
         self.device.on_detected(lambda _found: self.refresh())
-        self.run.ended.append(lambda _state: (self.runs.refresh(), self.chat.refresh()))
+        self.run.ended.append(
+            lambda _state: (self.runs.refresh(), self.chat.refresh(), self.method.refresh_runs())
+        )
         if recipe:
             self.load(recipe, overrides)
         self.refresh()
@@ -78,14 +85,37 @@ class Workbench(w.VBox):
         if self.dataset.method != self.method.name.value:
             self.dataset.set_method(self.method.name.value)
         self._pass_device()
-        problems = [p for panel in self.settings for p in panel.problems()]
+        for panel in self.settings:
+            for f in panel.fields.values():
+                f.flag(None)  # the config's own errors are found afresh below, so a fixed value clears
+        problems, cfg = [p for panel in self.settings for p in panel.problems()], None
         if not problems:
             try:
-                self.config()
+                cfg = self.config()
             except config_mod.ConfigError as error:
-                problems.append(str(error))
+                problems.append(self._flag(error))
         self.problems.value = "".join(note_html(p, "#b00020", indent=False) for p in problems)
         self.run.block(problems)
+        self.command.value = self._command(cfg)
+
+    def _command(self, cfg: config_mod.RunConfig | None) -> str:
+        """The same run from a terminal: the recipe loaded and what the panels changed from it."""
+        if cfg is None:
+            line = "(fix the problems below first)"
+        else:
+            changed = [shlex.quote(f"{k}={yaml_value(v)}") for k, v in changes(cfg, self.loaded).items()]
+            line = " ".join(["workbench train", shown_path(self.recipe or "defaults"), *changed])
+        return f'<div style="font-size:90%">same run from a terminal: <code>{html.escape(line)}</code></div>'
+
+    def _flag(self, error: config_mod.ConfigError) -> str:
+        """Put a config error under the field whose key it names; returns the line for the problem list."""
+        text = str(error).replace(" in the overrides", "")  # the panels are the overrides here
+        for panel in self.settings:
+            for key, f in panel.fields.items():
+                if visible(f) and re.search(rf"'{re.escape(key)}[.']", text):
+                    f.flag(text)
+                    return f"{panel.title} / {f.label}: {text}"
+        return str(error)
 
     def _pass_device(self) -> None:
         kind = self.device.kind()
@@ -113,7 +143,8 @@ class Workbench(w.VBox):
     def load(self, path: str | Path, overrides=()) -> None:
         """Fill the panels from a recipe; a broken recipe is reported here and changes nothing."""
         try:
-            cfg = self._rooted(config_mod.load(path, overrides))
+            plain = config_mod.load(path)
+            cfg = self._rooted(config_mod.override(plain, overrides) if overrides else plain)
         except config_mod.ConfigError as error:
             self.recipe_note.value = note_html(f"✖ {error}", "#b00020", indent=False)
             return
@@ -125,18 +156,19 @@ class Workbench(w.VBox):
             self.base = before
             for panel in self.settings:
                 panel.show_config(before)
-            self.recipe_note.value = note_html(f"✖ {path}: {error}", "#b00020", indent=False)
+            self.recipe_note.value = note_html(f"✖ {shown_path(path)}: {error}", "#b00020", indent=False)
             return
         finally:
             self._loading = False
-        self.recipe_path.value = str(path)
-        self.runs.root.value, self.chat.root = cfg.output.root, Path(cfg.output.root)
+        self.recipe, self.loaded = path, plain
+        self.recipe_path.value = shown_path(path)
+        self.runs.root.value, self.chat.root = shown_path(cfg.output.root), Path(cfg.output.root)
         self.chat.refresh()
         self.refresh()
-        self.recipe_note.value = note_html(f"loaded {path}", "#2e7d32", indent=False)
+        self.recipe_note.value = note_html(f"loaded {shown_path(path)}", "#2e7d32", indent=False)
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path | None:
-        """Write the panels' config as a YAML recipe; never replaces a file unless asked to."""
+        """Write what the panels change from the defaults as a YAML recipe; never replaces a file unless asked."""
         target = Path(str(path).strip() or "recipe.yaml")
         try:
             cfg = self.config()
@@ -144,11 +176,12 @@ class Workbench(w.VBox):
             self.recipe_note.value = note_html(f"✖ not saved: {error}", "#b00020", indent=False)
             return None
         if target.exists() and not overwrite:
-            why = f"✖ {target} exists: tick overwrite or pick a new name"
+            why = f"✖ {shown_path(target)} exists: tick overwrite or pick a new name"
             self.recipe_note.value = note_html(why, "#b00020", indent=False)
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
-        header = f"# saved from the Workbench panels\n#   workbench train {target}\n"
-        target.write_text(header + config_mod.dump(cfg), encoding="utf-8")
-        self.recipe_note.value = note_html(f"saved {target}", "#2e7d32", indent=False)
+        target.write_text(recipe_text(cfg, shown_path(target)), encoding="utf-8")
+        self.recipe, self.loaded = target, config_mod.load(target)  # the command now starts from it
+        self.refresh()
+        self.recipe_note.value = note_html(f"saved {shown_path(target)}", "#2e7d32", indent=False)
         return target

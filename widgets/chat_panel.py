@@ -1,19 +1,20 @@
 """The chat panel: talk to a finished run, side by side with the model it started from.
 
-Models load on the first Send (torch only then) and stay cached while the run stays chosen. Answers
-fill token by token: generation runs in a background thread and widget values are set from there,
-never through `with output:` (DESIGN 5).
+Models load on the first Send or Enter (torch only then) and stay cached while the run stays chosen.
+Answers fill token by token as readable text: generation runs in a background thread and widget values
+are set from there, never through `with output:` (DESIGN 5).
 """
 
 from __future__ import annotations
 
 import html
 import threading
+import time
 from pathlib import Path
 
 import ipywidgets as w
 
-from widgets.form import Field
+from widgets.form import Field, shown_path
 from workbench import chat, runs
 
 SIDES = {"result": "this run", "start": "starting model"}
@@ -23,35 +24,47 @@ class Side(w.VBox):
     """One model's half of the conversation: its turns so far and the answer being written."""
 
     def __init__(self, which: str):
-        self.which, self.history = which, []
-        self.transcript = w.HTML()
-        self.reply = w.Textarea(disabled=True, layout=w.Layout(width="98%", height="8em"))
-        super().__init__([w.HTML(f"<b>{SIDES[which]}</b>"), self.transcript, self.reply])
+        self.which, self.history, self.answer = which, [], ""  # answer: the reply being written, as text
+        self.header, self.transcript, self.reply = w.HTML(f"<b>{SIDES[which]}</b>"), w.HTML(), w.HTML()
+        super().__init__([self.header, self.transcript, self.reply])
         self.layout.width = "50%"
         self.add_class(f"wb-chat-{which}")
 
+    def name(self, run: str | None) -> None:
+        """Head this side with the run it talks to."""
+        self.header.value = (
+            f"<b>{html.escape(run)}</b> ({SIDES[self.which]})" if run else f"<b>{SIDES[self.which]}</b>"
+        )
+
     def clear(self) -> None:
-        self.history, self.transcript.value, self.reply.value = [], "", ""
+        self.history, self.transcript.value = [], ""
+        self._write("")
+
+    def _write(self, answer: str, empty: str = "") -> None:
+        self.answer = answer
+        shown = html.escape(answer) if answer else f"<i style='color:#555'>{empty}</i>" if empty else ""
+        style = "white-space:pre-wrap;border-left:3px solid #1976d2;padding:2px 8px;min-height:1.5em"
+        self.reply.value = f"<div style='{style}'>{shown}</div>" if answer or empty else ""
 
     def turn(self, text: str, model, tokenizer, max_new_tokens: int) -> str:
         """Ask `text` and return the answer, which the reply box shows as it is generated."""
         from transformers import TextIteratorStreamer
 
         self.history.append({"role": "user", "content": text})
-        self.transcript.value, self.reply.value = _transcript(self.history), ""
+        self.transcript.value = _transcript(self.history)
+        self._write("")
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
         out: dict = {}
         thread = threading.Thread(target=_generate, args=(out, model, tokenizer, self.history[:],
                                                           max_new_tokens, streamer), daemon=True)  # fmt: skip
         thread.start()
         for piece in streamer:
-            self.reply.value += piece
+            self._write(self.answer + piece)
         thread.join()
         if "error" in out:
             self.history.pop()  # the question stays unanswered, so it leaves the history
             raise out["error"]
-        self.reply.value = out["text"]  # what reply() returns is stripped; the box shows exactly that
-        self.reply.placeholder = "" if out["text"] else "(no answer: the model wrote only whitespace)"
+        self._write(out["text"], "(no answer: the model wrote only whitespace)")  # reply() strips its text
         self.history.append({"role": "assistant", "content": out["text"]})
         return out["text"]
 
@@ -65,19 +78,23 @@ class ChatPanel(w.VBox):
         self.root, self.max_new_tokens = Path(root).expanduser(), max_new_tokens
         self.run = Field(w.Dropdown(), "Run", tip="finished runs that can chat (a reward model only scores)")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
-        self.message = Field(w.Text(placeholder="Reverse: abc"), "Message")
+        # Enter sends: without continuous updates the value changes only on Enter (or leaving the box).
+        self.message = Field(
+            w.Text(placeholder="Reverse: abc (Enter sends)", continuous_update=False), "Message"
+        )
         self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.compare_box = w.Checkbox(value=True, description="compare with the starting model", indent=False)
         self.clear_button = w.Button(description="Clear", icon="eraser")
         self.sides = {which: Side(which) for which in SIDES}
         self.last: tuple[str, str | None] | None = None  # the replies of the last finished turn
         self._models: dict = {}  # "result" / "start" -> (model, tokenizer), for the run in self._loaded
-        self._loaded, self._job = None, None
+        self._loaded, self._job, self._sent_at = None, None, -1e9
         super().__init__([w.HBox([self.run, self.refresh_button]), w.HBox([self.message, self.send_button]),
                           w.HBox([self.compare_box, self.clear_button]), w.HBox(list(self.sides.values()))])  # fmt: skip
         self.add_class("wb-chat")
         self.refresh_button.on_click(lambda _: self.refresh())
-        self.send_button.on_click(lambda _: self.send(wait=False))
+        self.send_button.on_click(lambda _: self._clicked())
+        self.message.control.observe(self._entered, names="value")
         self.clear_button.on_click(lambda _: self.clear())
         self._refreshing = False
         self.run.control.observe(self._switched, names="value")
@@ -97,12 +114,26 @@ class ChatPanel(w.VBox):
             self.run.value = chosen or (options[0][1] if options else None)
         finally:
             self._refreshing = False
-        self.run.show(hint=f"{len(options)} run(s) to chat with under {self.root}")
+        self.run.show(hint=f"{len(options)} run(s) to chat with under {shown_path(self.root)}")
+        self._name()
         return [value for _, value in options]
 
+    def _name(self) -> None:
+        self.sides["result"].name(Path(self.run.value).name if self.run.value else None)
+
     def _switched(self, change) -> None:
+        self._name()
         if not self._refreshing:
             self.clear()  # another model, a new conversation
+
+    def _entered(self, change) -> None:
+        if change["new"].strip():
+            self.send(wait=False)
+
+    def _clicked(self) -> None:
+        # Leaving the box for the button sent the message just before the click: not "type a message".
+        if self.message.value.strip() or time.monotonic() - self._sent_at > 2:
+            self.send(wait=False)
 
     def send(self, text: str | None = None, wait: bool = True) -> tuple[str, str | None] | None:
         """Send `text` (else the message box); returns (reply, starting model's reply or None) when waiting."""
@@ -110,6 +141,7 @@ class ChatPanel(w.VBox):
         if not self._ready(text):
             return None
         self.message.value, self.send_button.disabled, self.last = "", True, None
+        self._sent_at = time.monotonic()
         self._job = threading.Thread(target=self._turn, args=(self.run.value, text, self.compare_box.value))
         self._job.start()
         if wait:
@@ -120,7 +152,7 @@ class ChatPanel(w.VBox):
         if self._job is not None and self._job.is_alive():
             self.run.show(error="still answering the last message")
         elif not self.run.value:
-            self.run.show(error=f"choose a run first: none that can chat under {self.root.absolute()}")
+            self.run.show(error=f"choose a run first: none that can chat under {shown_path(self.root)}")
         else:
             self.run.show()  # an earlier problem (say, a run that failed to load) is gone
         self.message.show(error=None if text else "type a message first")

@@ -8,11 +8,14 @@ and listed by `Panel.problems()`, which the app uses to keep Train disabled unti
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
+import yaml
 
 from workbench import config as config_mod
 
@@ -28,6 +31,11 @@ class Field(w.VBox):
         control.description, control.style, control.layout = label, LABEL, w.Layout(width=WIDTH)
         control.tooltip = tip or None
         self.control, self.key, self.label, self.error = control, key, label, None
+        # Three sources of an error, each recomputed on its own: the panel's validate() (via show), the
+        # field's own check, and the whole config's check (flag); the note shows the first there is.
+        self._shown: tuple[str | None, str | None] = (None, None)
+        self.checked: str | None = None
+        self.flagged: str | None = None
         # How a shown value becomes a config value and back (e.g. "" <-> None, "a, b" <-> tuple).
         self.to_config: Callable = convert.get("to_config", lambda v: v)
         self.from_config: Callable = convert.get("from_config", lambda v: v)
@@ -44,9 +52,19 @@ class Field(w.VBox):
         self.control.value = value
 
     def show(self, error: str | None = None, hint: str | None = None) -> None:
-        self.error = error
-        if error:
-            self.note.value = note_html(f"✖ {error}", "#b00020")
+        self._shown = (error, hint)
+        self.render()
+
+    def flag(self, error: str | None) -> None:
+        """An error the whole config found for this key (a range the config layer checks)."""
+        self.flagged = error
+        self.render()
+
+    def render(self) -> None:
+        error, hint = self._shown
+        self.error = error or self.checked or self.flagged
+        if self.error:
+            self.note.value = note_html(f"✖ {self.error}", "#b00020")
         else:
             self.note.value = note_html(hint, "#555") if hint else ""
 
@@ -129,8 +147,9 @@ class Panel(w.VBox):
             return
         self.validate()
         for f in self.every:
-            if f.check is not None and visible(f) and (error := f.check(f.value)):
-                f.show(error=error)
+            if f.check is not None:  # recomputed each time, so a fixed value clears its error
+                f.checked = f.check(f.value) if visible(f) else None
+                f.render()
         for callback in self._listeners:
             callback()
 
@@ -166,8 +185,9 @@ def visible(field: Field) -> bool:
 
 def showing(field: Field, shown: bool) -> None:
     field.layout.display = None if shown else "none"
-    if not shown:
-        field.show()  # a hidden field's old error must not keep Train disabled
+    if not shown:  # a hidden field's old error must not keep Train disabled
+        field.checked = field.flagged = None
+        field.show()
 
 
 def table_html(rows: dict[str, Any], indent: bool = False) -> str:
@@ -178,3 +198,42 @@ def table_html(rows: dict[str, Any], indent: bool = False) -> str:
     )
     margin = ' style="margin-left:174px"' if indent else ""
     return f"<table{margin}>{cells}</table>"
+
+
+def changes(cfg: config_mod.RunConfig, base: config_mod.RunConfig) -> dict[str, Any]:
+    """Dotted keys whose value in `cfg` differs from `base`, in config order (sections are one deep)."""
+    out = {}
+    for section in dataclasses.fields(cfg):
+        new, old = getattr(cfg, section.name), getattr(base, section.name)
+        for f in dataclasses.fields(new):
+            if getattr(new, f.name) != getattr(old, f.name):
+                out[f"{section.name}.{f.name}"] = getattr(new, f.name)
+    return out
+
+
+def plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def yaml_value(value: Any) -> str:
+    """A value as a `key=value` override writes it (the CLI parses it as YAML)."""
+    return yaml.safe_dump(plain(value), default_flow_style=True, width=10**6).removesuffix("\n...\n").strip()
+
+
+def recipe_text(cfg: config_mod.RunConfig, path: str) -> str:
+    """A recipe as the shipped ones are: a header with the command, then only what differs from defaults."""
+    nested: dict[str, dict] = {}
+    for dotted, value in changes(cfg, DEFAULTS).items():
+        section, key = dotted.split(".")
+        nested.setdefault(section, {})[key] = plain(value)
+    body = yaml.safe_dump(nested, sort_keys=False) if nested else ""
+    return f"# Saved from the Workbench panels; only what differs from the defaults.\n#   workbench train {path}\n{body}"
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as the app shows it: relative to the current folder when under it (no machine paths)."""
+    resolved = Path(path).expanduser()
+    try:
+        return str(resolved.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

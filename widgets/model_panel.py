@@ -116,7 +116,7 @@ def _label(name: str) -> str:
 def _facts_html(facts: dict, context: dict) -> str:
     rows = {
         "architecture": facts["architecture"],
-        "parameters": f"{facts['params_b']:g} B" if facts["params_b"] else "unknown",
+        "parameters": params_text(facts["params_b"]) if facts["params_b"] else "unknown",
         "chat template": facts["chat_template"] or "none (set one before training)",
         "on this machine": "yes" if facts["cached"] else f"no: `workbench download {facts['name']}`",
         "hub ID": facts["repo_id"] or "-",
@@ -132,10 +132,29 @@ def _fit(params_b: float | None, context: dict) -> str:
     if not params_b:
         return "unknown (parameter count not known)"
     precision = context["precision"] if context["precision"] in models.WEIGHT_BYTES else "bf16"
-    need = models.estimate_memory_gb(params_b, context["adapter"], precision)
+    # The estimate is linear in the size but rounded to 0.01 GB: scaled up, it keeps a small model's MB.
+    need = models.estimate_memory_gb(params_b * 1000, context["adapter"], precision) / 1000
     memory = context["memory_gb"]
     if memory is None:
-        return f"~{need:g} GB with {context['adapter']} (device memory unknown: detect it on the Device tab)"
+        return (
+            f"~{gb_text(need)} with {context['adapter']} (device memory unknown: detect it on the Device tab)"
+        )
     verdict = "fits" if need <= memory else "does NOT fit: try qlora/lora, a smaller model, or more devices"
     device = context["device"]
-    return f"~{need:g} GB with {context['adapter']}, {precision}; {device} has {memory:g} GB: {verdict}"
+    return f"~{gb_text(need)} with {context['adapter']}, {precision}; {device} has {memory:g} GB: {verdict}"
+
+
+def params_text(params_b: float) -> str:
+    """955,904 parameters -> "0.96 M"; 0.5e9 -> "0.5 B" (a tenth of a unit is where the next one starts)."""
+    count = params_b * 1e9
+    scale, unit = next((s, u) for s, u in ((1e9, "B"), (1e6, "M"), (1e3, "K"), (1, "")) if count >= s / 10)
+    return f"{_digits(count / scale)} {unit}".strip()
+
+
+def gb_text(gb: float) -> str:
+    """Memory in GB, or in MB under 1 GB (a starter model needs a few MB, not "~0 GB")."""
+    return f"{_digits(gb)} GB" if gb >= 1 else f"{_digits(gb * 1000)} MB"
+
+
+def _digits(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".") if x < 10 else f"{x:.3g}" if x < 1000 else f"{x:,.0f}"

@@ -14,13 +14,17 @@ from pathlib import Path
 import ipywidgets as w
 
 from widgets import plots
-from widgets.form import Field
+from widgets.form import Field, shown_path
 from workbench import runs
 
 COLUMNS = {"name": "run", "status": "status", "method": "method", "adapter": "adapter", "steps": "steps",
            "final_loss": "final loss", "effect": "held-out effect", "wall_time_s": "wall time (s)",
            "started": "started"}  # fmt: skip
-NOT_CURVES = ("step", "epoch", "elapsed_s")  # the x axis and its stand-ins
+# Curves every method logs under the same name (DESIGN 3.4), offered whenever a run logged them.
+SHARED = (*plots.CURVES, *plots.PAIRED.values(), "grad_norm", "tokens_per_second")
+# The x axis and its stand-ins, counters and the step timer's internals: logged, but not curves to compare.
+NOT_CURVES = ("step", "epoch", "elapsed_s", "max_steps", "num_tokens", "total_flos", "data_share")
+EMPTY = "No runs yet: train one in the Run tab or with `workbench train recipes/quickstart.yaml`"
 LAST_RECORDS = 5
 
 
@@ -30,7 +34,7 @@ class RunsPanel(w.VBox):
     def __init__(self, root: str | Path = "runs"):
         self.root = Field(w.Text(value=str(root), continuous_update=False), "Runs folder")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
-        self.table = w.HTML()
+        self.table = w.HTML(layout=w.Layout(width="100%", overflow_x="auto"))
         self.chosen = Field(w.SelectMultiple(rows=6), "Compare runs", tip="ctrl/shift-click for several")
         self.metric = Field(w.Dropdown(options=["loss"], value="loss"), "Metric")
         self.plot = w.Image(format="png", layout=w.Layout(max_width="100%", display="none"))
@@ -51,9 +55,12 @@ class RunsPanel(w.VBox):
         """Read the runs folder again; returns the rows shown."""
         folder = Path(self.root.value).expanduser()
         rows = runs.listing(folder) if folder.is_dir() else []
-        missing = f"no folder {folder.absolute()}: train a run first, or give the folder of run directories"
-        self.root.show(error=None if rows or folder.is_dir() else missing, hint=f"{len(rows)} run(s) there")
-        self.table.value = _table(list(COLUMNS.values()), [[r[k] for k in COLUMNS] for r in rows])
+        for row in rows:
+            row["status"] = _status(row["path"], row["status"])
+        self.root.show(hint=f"{len(rows)} run(s) there" if rows else None)  # a fresh install has no folder
+        self.table.value = (
+            _table(list(COLUMNS.values()), [[r[k] for k in COLUMNS] for r in rows]) if rows else _note(EMPTY)
+        )
         options = [(r["name"], str(r["path"])) for r in rows]
         self._quietly(lambda: self._set_options(options))
         return rows
@@ -71,7 +78,9 @@ class RunsPanel(w.VBox):
         present = _metrics(curves.values())
         self._quietly(lambda: self._show_choice([str(d) for d in dirs], present, metric))
         problem = _problem(dirs, present, metric)
-        self.metric.show(error=problem, hint=None if dirs else "choose runs to compare")
+        lacking = [d.name for d in dirs if not any(metric in r for r in curves[d.name])]
+        hint = f"not logged by {', '.join(lacking)}" if lacking else None
+        self.metric.show(error=problem, hint=hint if dirs else "choose runs to compare")
         self.plot.value = b"" if problem or not dirs else plots.overlay(curves, metric)
         self.plot.layout.display = None if self.plot.value else "none"  # an empty Image shows a broken icon
         return bytes(self.plot.value)
@@ -95,8 +104,8 @@ class RunsPanel(w.VBox):
         path = self._dir(run_dir)
         if str(path) in {v for _, v in self.run.control.options}:
             self._quietly(lambda: setattr(self.run, "value", str(path)))
-        problem = None if (path / "events.jsonl").is_file() else f"not a run folder: {path}"
-        self.run.show(error=problem, hint=f"{path.name}: {runs.status(path)}")
+        problem = None if (path / "events.jsonl").is_file() else f"not a run folder: {shown_path(path)}"
+        self.run.show(error=problem, hint=f"{path.name}: {_status(path, runs.status(path))}")
         self.details.value = "" if problem else _record(path)
 
     def _dir(self, run: str | Path) -> Path:
@@ -112,16 +121,33 @@ class RunsPanel(w.VBox):
 
 
 def _metrics(curves) -> list[str]:
-    """Numeric metrics the runs logged: the plotted curves first (loss leads), then the rest by name."""
-    found = {
-        k
-        for records in curves
-        for r in records
-        for k, v in r.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and k not in NOT_CURVES
-    }
-    order = list(plots.CURVES)
-    return sorted(found, key=lambda k: (order.index(k) if k in order else len(order), k))
+    """Curves the runs logged: the shared names first (loss leads), then other numbers that vary by step.
+
+    A value logged once (train_runtime, total_flos in the trainer's last record) is not a curve.
+    """
+    found = set()
+    for records in curves:
+        values: dict[str, set] = {}
+        for r in records:
+            for k, v in r.items():
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    values.setdefault(k, set()).add(v)
+        found |= {k for k, seen in values.items() if k in SHARED or len(seen) > 1}
+    found = {k for k in found if k not in NOT_CURVES and not _timing(k)}
+    return sorted(found, key=lambda k: (SHARED.index(k) if k in SHARED else len(SHARED), k))
+
+
+def _timing(key: str) -> bool:
+    """The step timer's parts (compute_s, data_wait_s) and the trainer's runtime figures."""
+    return key.endswith("_s") or "runtime" in key or (key.endswith("_per_second") and key not in SHARED)
+
+
+def _status(path: Path, status: str) -> str:
+    """A run's status; a failed run says why (the reason of its last error event)."""
+    if status != "failed":
+        return status
+    reasons = [e.get("reason") for e in runs.read_jsonl(path / "events.jsonl") if e.get("event") == "error"]
+    return f"failed: {_cell(reasons[-1])[:300]}" if reasons and reasons[-1] else "failed"
 
 
 def _problem(dirs: list[Path], present: list[str], metric: str) -> str | None:
@@ -159,12 +185,22 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
+def _note(text: str) -> str:
+    return f'<div style="color:#555">{html.escape(text)}</div>'
+
+
 def _table(headers: list[str], rows: list[list]) -> str:
+    """Rows as an HTML table; the first column (a run's name, a field, a time) never wraps."""
     if not rows:
-        return '<div style="color:#555">(none)</div>'
+        return _note("(none)")
     head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(h)}</th>" for h in headers)
+    cell = "<td style='padding:2px 8px{}'>{}</td>"
     body = "".join(
-        "<tr>" + "".join(f"<td style='padding:2px 8px'>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+        "<tr>"
+        + "".join(
+            cell.format(";white-space:nowrap" * (i == 0), html.escape(_cell(v))) for i, v in enumerate(row)
+        )
+        + "</tr>"
         for row in rows
     )
     return f"<table class='wb-table'><tr>{head}</tr>{body}</table>"

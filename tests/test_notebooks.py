@@ -63,6 +63,21 @@ def outputs(nb, kind: str) -> list:
     return found
 
 
+def stderr_cells(nb) -> list[str]:
+    """Each code cell that wrote to stderr (pink in Jupyter), with its source; a cell tagged
+    'stderr-ok' is one meant to show an error or a warning."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "stderr-ok" in cell.metadata.get("tags", []):
+            continue
+        text = "".join(
+            o.text for o in cell.get("outputs", []) if o.output_type == "stream" and o.name == "stderr"
+        )
+        if text:
+            found.append(f"--- cell:\n{cell.source}\n--- wrote to stderr:\n{text}")
+    return found
+
+
 def run_dirs(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.glob("*/summary.json"))
 
@@ -86,7 +101,8 @@ def test_notebook_is_committed_without_outputs(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.outputs == [] and c.execution_count is None for c in code)
     assert nb.metadata.kernelspec.name == "python3"
-    assert assigned_names(parameters_cell(nb).source)  # the cell the tests override
+    if path.name[:2].isdigit():  # step-through notebooks; app.ipynb is the app alone, for Voila
+        assert assigned_names(parameters_cell(nb).source)  # the cell the tests override
 
 
 # --- 00_workbench: a run started from the panels -------------------------------------------------------
@@ -453,3 +469,17 @@ def test_profiling_notebook_names_the_loader_then_shows_the_fix(profiling_nb):
     assert large > 3 * small and "diagnosis: while it computes, the model uses" in printed
     assert "per_device_train_batch_size (now 1)" in printed
     assert len(run_dirs(root)) == 5
+
+
+# --- every notebook --------------------------------------------------------------------------------------
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "executed", ["app_nb", "sft", "adapters", "dpo", "preference_methods", "rlhf", "grpo", "profiling_nb"]
+)
+def test_notebook_cells_write_nothing_to_stderr(executed, request):
+    """Library warnings and log lines show as pink error boxes: a normal cell prints none."""
+    nb = request.getfixturevalue(executed)[0]
+    assert not stderr_cells(nb), "\n\n".join(stderr_cells(nb))

@@ -519,3 +519,18 @@ def test_the_profile_toggle_turns_profiling_on_for_the_run(app):
     app.run.train()
     (run,) = FakeRun.made
     assert run.cfg.profile.enabled and not app.config().profile.enabled
+
+
+@pytest.mark.slow
+def test_a_new_app_shows_the_run_still_training_and_can_stop_it(tmp_path):
+    cfg = tiny(tmp_path, "train.max_steps=400", "train.save_steps=1000", "train.logging_steps=1",
+               "eval.before=false")  # fmt: skip
+    handle = launch.start(cfg, "subprocess")
+    deadline = time.monotonic() + 300
+    while runs.holder(handle.run_dir) is None or handle.status != "running":
+        assert time.monotonic() < deadline, handle.status
+        time.sleep(0.2)
+    app = Workbench(root=cfg.output.root, detect_device=False)  # a reloaded page, or a second notebook
+    assert app.run.run_dir == handle.run_dir and app.run.state == "running"
+    app.run.stop()
+    assert app.run.wait(300) == "stopped" and handle.wait(300) == "stopped"

@@ -20,6 +20,7 @@ from widgets.model_panel import ModelPanel
 from widgets.run_panel import RunPanel
 from widgets.runs_panel import RunsPanel
 from workbench import config as config_mod
+from workbench import launch
 
 TITLES = ["Model", "Dataset", "Adapter", "Method", "Device", "Run", "Runs", "Chat"]
 
@@ -55,6 +56,8 @@ class Workbench(w.VBox):
         if recipe:
             self.load(recipe, overrides)
         self.refresh()
+        if live := launch.live(self.base.output.root):  # a reloaded page shows the run still training
+            self.run.attach(live)
         if detect_device:
             self.device.detect()
 

@@ -67,7 +67,7 @@ def test_listing_gives_one_row_per_run_newest_first(root, finished, stopped):
     s = finished.summary
     assert (old["status"], old["method"], old["adapter"], old["steps"]) == ("finished", "sft", "lora", 6)
     assert old["final_loss"] == s["final_loss"] and old["wall_time_s"] == s["wall_time_s"]
-    assert old["effect"] == f"exact match {s['accuracy_before']:.1%} -> {s['accuracy_after']:.1%}"
+    assert old["effect"] == f"exact match: {s['accuracy_before']:.1%} -> {s['accuracy_after']:.1%}"
 
 
 def test_runs_panel_lists_the_runs_with_their_status(root, finished, stopped):

@@ -18,7 +18,7 @@ from widgets.form import note_html, table_html
 from widgets.plots import LossPlot
 from widgets.profile_view import ProfileView
 from workbench import config as config_mod
-from workbench import launch, runs
+from workbench import launch, lines, runs
 from workbench.training import describe
 
 MODES = [("auto", "auto"), ("in this kernel", "kernel"), ("in a subprocess", "subprocess")]
@@ -196,21 +196,13 @@ class RunPanel(w.VBox):
         return self.config(), None
 
     def _progress_text(self, record: dict, step: int, total: int) -> str:
-        parts = [f"step {step}/{total}"]
-        elapsed = record.get("elapsed_s")
+        eta, elapsed = None, record.get("elapsed_s")
         if self._first is None and elapsed is not None:
             self._first = (step, elapsed)
         elif elapsed is not None and step > self._first[0]:
             per_step = (elapsed - self._first[1]) / (step - self._first[0])
-            parts.append(f"ETA {_duration(per_step * max(total - step, 0))}")
-        for key, fmt in (
-            ("loss", "loss {:.4f}"),
-            ("tokens_per_second", "{:,.0f} tok/s"),
-            ("memory_peak_mb", "peak memory {:,.0f} MB"),
-        ):
-            if isinstance(record.get(key), int | float):
-                parts.append(fmt.format(record[key]))
-        return " · ".join(parts)
+            eta = _duration(per_step * max(total - step, 0))
+        return lines.progress({**record, "step": step}, total, eta, sep=" · ")
 
     def _buttons(self) -> None:
         self.train_button.disabled = self.running or bool(self.problems)
@@ -251,7 +243,7 @@ def _summary_html(summary: dict) -> str:
         "peak memory": _number(summary.get("peak_memory_mb"), "{:,.0f} MB"),
         "final loss": _number(summary.get("final_loss"), "{:.4f}"),
         "device": summary.get("device"),
-        "held-out effect": runs.effect(summary) or "-",
+        "held-out effect": ", ".join(lines.effects(summary)) or "-",
     }
     return table_html(rows)
 

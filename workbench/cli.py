@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
-    from workbench.training import EFFECTS, FIGURES
+    from workbench import lines
     from workbench.training import train as run_train
 
     if args.run_dir:
@@ -90,11 +90,8 @@ def train(args: argparse.Namespace) -> int:
     stop = threading.Event()
     with _stop_on_signals(stop):
         result = run_train(cfg, should_stop=stop.is_set, resume=args.resume or None, recipe=args.recipe)
-    s = result.summary
-    for key in EFFECTS:
-        label, fmt = FIGURES[key]
-        if s.get(f"{key}_before") is not None and s.get(f"{key}_after") is not None:
-            print(f"held-out {label}: {s[f'{key}_before']:{fmt}} -> {s[f'{key}_after']:{fmt}}")
+    for effect in lines.effects(result.summary):
+        print(f"held-out {effect}")
     print(f"run directory: {result.run_dir}")
     return 0 if result.status == "finished" else 130
 

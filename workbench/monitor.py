@@ -14,7 +14,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from workbench import devices
+from workbench import devices, lines
 from workbench.methods import MethodSpec
 from workbench.runs import Run
 
@@ -74,7 +74,7 @@ class Recorder(TrainerCallback):
         if self.notify is not None:
             self.notify(record)
         if self.echo and "train_runtime" not in logs:  # the end-of-training totals repeat the last step
-            print(progress_line(record, state.max_steps), flush=True)
+            print(lines.progress(record, state.max_steps), flush=True)
 
     def record(self, state: Any, logs: dict) -> dict:
         now = time.perf_counter()
@@ -92,18 +92,3 @@ class Recorder(TrainerCallback):
         if self.clock is not None:
             record.update(self.clock.take())
         return record
-
-
-def progress_line(record: dict, max_steps: int) -> str:
-    """One readable line per log: step, loss, learning rate, speed."""
-    parts = [f"step {record['step']:>5}/{max_steps}"]
-    for key, fmt in (
-        ("loss", "loss {:.4f}"),
-        ("learning_rate", "lr {:.2e}"),
-        ("reward_mean", "reward {:.3f}"),
-        ("preference_accuracy", "pref acc {:.0%}"),
-        ("tokens_per_second", "{:.0f} tok/s"),
-    ):
-        if isinstance(record.get(key), int | float):
-            parts.append(fmt.format(record[key]))
-    return "  ".join(parts)

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from workbench import config as config_mod
+from workbench import lines
 from workbench.errors import RunError
 
 LOCK = "lock.json"  # names the live process that trains in this directory (pid, host)
@@ -310,7 +311,7 @@ def _row(path: Path) -> dict:
         "adapter": s.get("adapter", setup.get("adapter")),
         "steps": s.get("steps"),
         "final_loss": s.get("final_loss"),
-        "effect": effect(s),
+        "effect": ", ".join(lines.effects(s)),
         "wall_time_s": s.get("wall_time_s"),
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
         "started_at": started,
@@ -323,19 +324,6 @@ def _setup(path: Path) -> dict:
         return {"method": cfg["method"]["name"], "adapter": cfg["adapter"]["type"]}
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         return {}
-
-
-def effect(s: dict) -> str:
-    """The held-out figures a run moved, as `workbench train` prints them: "exact match 0.0% -> 50.0%"."""
-    from workbench.training import EFFECTS, FIGURES  # training imports this module: import late
-
-    shown = []
-    for key in EFFECTS:
-        before, after = s.get(f"{key}_before"), s.get(f"{key}_after")
-        if before is not None and after is not None:
-            label, fmt = FIGURES[key]
-            shown.append(f"{label} {before:{fmt}} -> {after:{fmt}}")
-    return ", ".join(shown)
 
 
 def _append(path: Path, record: dict) -> None:

@@ -22,6 +22,7 @@ from workbench import (
     diagnosis,
     doctor,
     evaluate,
+    lines,
     methods,
     mfu,
     models,
@@ -278,25 +279,10 @@ def _load_model(
     return model if quantized else model.to(device.torch_device)
 
 
-# How the effect figures read in the console: key -> (label, format)
-FIGURES = {
-    "accuracy": ("exact match", ".1%"),
-    "preference_accuracy": ("preference accuracy", ".1%"),
-    "margin": ("margin", ".3f"),
-    "reward_mean": ("mean reward", ".3f"),
-    "reward_std": ("reward std", ".3f"),
-    "well_formed": ("well-formed", ".0%"),
-}
-EFFECTS = ("accuracy", "preference_accuracy", "reward_mean")  # summary figures shown as before -> after
-
-
 def _evaluate(cfg: RunConfig, c: Checked, model: Any, score: Any, when: str, say: Callable) -> dict:
     result = evaluate.measure(c.method.SPEC.eval, model, c.tokenizer, c.eval_rows, cfg, score)
-    figures = [
-        f"{FIGURES[k][0]} {v:{FIGURES[k][1]}}" for k, v in result.items() if k in FIGURES and v is not None
-    ]
-    if figures:
-        say(f"held-out {when} training ({result['n']} examples): {', '.join(figures)}")
+    if figures := lines.figures(result):
+        say(f"held-out {when} training ({result['n']} examples): {figures}")
     return result
 
 

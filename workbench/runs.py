@@ -89,6 +89,8 @@ def cant_write(folder: Path, error: OSError) -> str:
     if error.errno == errno.ENOSPC:
         free = shutil.disk_usage(_existing(folder)).free / 2**20
         return f"no space left on the device ({free:,.0f} MB free); free some space or choose another output.root"
+    if error.errno in (errno.ENOTDIR, errno.EEXIST):
+        return "a file stands where a folder should be; choose another output.root"
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "the folder is not writable; choose another output.root (e.g. output.root=runs in your home)"
     return f"{error.strerror or error} ({type(error).__name__})"

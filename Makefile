@@ -1,10 +1,11 @@
 # The two commands: `make demo` (quickstart, offline) and `make test` (the suite CI runs).
+# `make test-fast`: the tests that train nothing for long, for each edit (about a minute on 2 cores).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench screenshots install clean
+.PHONY: demo test test-fast lint bench screenshots install clean
 
 demo: $(STAMP)
 	$(VENV)/bin/workbench train recipes/quickstart.yaml
@@ -12,6 +13,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow and not notebook and not browser"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -25,6 +29,7 @@ bench: $(STAMP)
 	$(PY) bench/app.py | tee bench/results/app.txt
 	$(PY) bench/slow_loader.py | tee bench/results/slow_loader.txt
 	$(PY) bench/profiling.py | tee bench/results/profiling.txt
+	$(PY) bench/bad_inputs.py | tee bench/results/bad_inputs.txt
 
 # The README's pictures of the app: the browser tests, copying their screenshots into docs/.
 screenshots: $(STAMP)

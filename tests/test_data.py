@@ -176,6 +176,31 @@ def test_json_lines_given_as_json(tmp_path):
     raises([str(path), "rename it to .jsonl"], data.read_records, str(path))
 
 
+@pytest.mark.parametrize(
+    "name, text, line",
+    [
+        ("d.jsonl", '{"instruction": "q", "output": "a"}\n{"instruction": "café", "output": "a"}\n', 2),
+        ("d.csv", "instruction,output\nq,a\nq,a\ncafé,a\n", 4),
+        ("d.json", '[\n  {"instruction": "q",\n   "output": "café"}\n]', 3),
+    ],
+)
+def test_latin1_file_names_the_line_and_the_fix(tmp_path, name, text, line):
+    path = tmp_path / name
+    path.write_bytes(text.encode("latin-1"))
+    message = raises(
+        [f"{path} line {line}: not UTF-8", "caf", "Latin-1", "save the file as UTF-8"],
+        data.read_records,
+        str(path),
+    )
+    assert "position" not in message and "codec" not in message  # no byte offsets, no decoder jargon
+
+
+def test_utf8_file_with_a_bom_and_a_bad_byte_counts_lines_from_the_start(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + '{"instruction": "q", "output": "café"}\n'.encode("latin-1"))
+    raises([f"{path} line 1: not UTF-8"], data.read_records, str(path))
+
+
 # Reading: sources
 
 
@@ -254,6 +279,22 @@ def test_bundled_source_and_unknown_bundled_name(tmp_path, monkeypatch):
 def test_missing_file(tmp_path, monkeypatch, source):
     monkeypatch.chdir(tmp_path)
     raises([f"file not found: {source}", "data.train"], data.read_records, source)
+
+
+@pytest.mark.parametrize("kind", ["exact_match", "preference", "ranking", "rewards"])
+def test_missing_eval_file_names_data_eval(tmp_path, monkeypatch, kind):
+    from workbench import evaluate
+
+    monkeypatch.chdir(tmp_path)
+    train = write_jsonl(tmp_path / "t.jsonl", [ROWS["preference"]])
+    message = raises(
+        ["file not found: missing_eval.jsonl", "check data.eval"],
+        evaluate.load_eval,
+        kind,
+        DataConfig(train=train, eval="missing_eval.jsonl"),
+        None,
+    )
+    assert "data.train" not in message
 
 
 def test_hub_id_offline_fails_fast(monkeypatch):

@@ -160,6 +160,6 @@ def test_the_app_notebook_is_the_app_alone():
     (cell,) = nb["cells"]
     assert (
         cell["cell_type"] == "code"
-        and "".join(cell["source"]) == "from widgets import Workbench\n\nWorkbench()"
+        and "".join(cell["source"]) == 'from widgets import Workbench\n\nWorkbench(root="../runs")'
     )
     assert cell["outputs"] == [] and nb["metadata"]["kernelspec"]["name"] == "python3"

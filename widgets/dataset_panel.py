@@ -72,7 +72,7 @@ class DatasetPanel(Panel):
 
     def set_method(self, name: str) -> None:
         """Check the data against what `name` trains on (the Method panel calls this)."""
-        self.method, self.accepted = name, data.METHODS[methods.get(name).DATA][0]
+        self.method, self.accepted = name, data.KINDS[methods.spec(name).data][0]
         self.validate()
 
     def validate(self) -> None:

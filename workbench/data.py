@@ -236,8 +236,9 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else value[-1]["content"]
 
 
-# What each method trains on: the formats it can be built from (the first is its own) and how.
-METHODS = {
+# The kinds of training rows (a method's MethodSpec.data names one): the formats each can be made from
+# (the first is its own) and how.
+KINDS = {
     "sft": (CHAT_FORMATS, lambda records, fmt, cfg: for_sft(records, fmt, cfg.completion_only_loss)),
     "preference": (("preference",), for_preference),
     "kto": (("kto", "preference"), for_kto),
@@ -256,16 +257,16 @@ def load_dataset_for(
 
 
 def rows_for(cfg_data: Any, kind: str, split: str = "train", method: str | None = None) -> tuple[list, str]:
-    """The rows of `kind` (a METHODS key) made from a split, and the format they were read as.
+    """The rows of `kind` (a KINDS key) made from a split, and the format they were read as.
 
     `method` names who needs them in errors: a method name, else the held-out evaluation.
     """
-    if kind not in METHODS:
-        raise DataError(f"no dataset conversion for '{kind}'; known: {', '.join(METHODS)}")
-    formats, convert = METHODS[kind]
+    if kind not in KINDS:
+        raise DataError(f"no dataset conversion for '{kind}'; known: {', '.join(KINDS)}")
+    formats, convert = KINDS[kind]
     source = _source(cfg_data, split)
     who = f"method '{method}'" if method else f"the held-out evaluation (data.{split})"
-    records, _ = read_records(source, cfg_data.columns, cfg_data.max_samples)
+    records, _ = read_records(source, cfg_data.columns, cfg_data.max_samples, key=f"data.{split}")
     fmt = cfg_data.format
     if fmt == "auto":
         try:
@@ -291,10 +292,10 @@ def eval_pairs(
     """(prompt messages, reference answer) pairs for exact-match evaluation, from a source or a DataConfig."""
     if not isinstance(source, str):
         source, columns, fmt = _source(source, "eval"), source.columns, source.format
-    records, fmt = _load_checked(source, columns, fmt, max_samples)
-    if fmt not in METHODS["prompts"][0]:
+    records, fmt = _load_checked(source, columns, fmt, max_samples, key="data.eval")
+    if fmt not in KINDS["prompts"][0]:
         raise DataError(
-            f"{source}: a {fmt} dataset has no reference answers; use one of {', '.join(METHODS['prompts'][0])}"
+            f"{source}: a {fmt} dataset has no reference answers; use one of {', '.join(KINDS['prompts'][0])}"
         )
     return [(row["prompt"], row["answer"]) for row in for_prompts(records, fmt)]
 
@@ -313,8 +314,10 @@ def _source(cfg_data: Any, split: str) -> str:
     return source
 
 
-def _load_checked(source: str, columns: dict | None, fmt: str, max_samples: int | None) -> tuple[list, str]:
-    records, _ = read_records(source, columns, max_samples)
+def _load_checked(
+    source: str, columns: dict | None, fmt: str, max_samples: int | None, key: str
+) -> tuple[list, str]:
+    records, _ = read_records(source, columns, max_samples, key)
     fmt = detect_format(records, source) if fmt == "auto" else fmt
     validate(records, fmt, source)
     return records, fmt

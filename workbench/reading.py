@@ -26,11 +26,14 @@ class Records(list):
 
 
 def read_records(
-    source: str, columns: dict | None = None, max_samples: int | None = None
+    source: str, columns: dict | None = None, max_samples: int | None = None, key: str = "data.train"
 ) -> tuple[list[dict], str]:
-    """Read `source` into a list of dicts, renaming the user's columns to ours; return (rows, name)."""
-    path = _resolve(source)
-    rows = _read_hub(source, max_samples) if path is None else _read_path(path, source, max_samples)
+    """Read `source` into a list of dicts, renaming the user's columns to ours; return (rows, name).
+
+    `key` is the recipe key that names `source` (data.train or data.eval), for the messages.
+    """
+    path = _resolve(source, key)
+    rows = _read_hub(source, max_samples, key) if path is None else _read_path(path, source, max_samples)
     if not rows:
         raise DataError(f"{source} has no rows; add at least one example")
     if max_samples is not None:
@@ -43,7 +46,7 @@ def read_records(
     return rows, source
 
 
-def _resolve(source: str) -> Path | None:
+def _resolve(source: str, key: str = "data.train") -> Path | None:
     """The local path `source` names, or None for a hub ID."""
     if source.startswith("bundled:"):
         path = BUNDLED_DIR / f"{source.removeprefix('bundled:')}.jsonl"
@@ -55,7 +58,7 @@ def _resolve(source: str) -> Path | None:
     if path.exists():
         return path
     if path.suffix in SUFFIXES or not re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", source):
-        raise DataError(f"file not found: {source}; check data.train (relative paths start at {Path.cwd()})")
+        raise DataError(f"file not found: {source}; check {key} (relative paths start at {Path.cwd()})")
     return None
 
 
@@ -96,13 +99,26 @@ def _read_path(path: Path, name: str, limit: int | None) -> list[dict]:
             f"{name}: unsupported file type '{path.suffix}'; "
             "use .jsonl, .json, .csv, .parquet or a folder saved with Dataset.save_to_disk"
         )
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: files saved by Windows tools start with a BOM
-    except UnicodeDecodeError as error:
-        raise DataError(f"{name} is not UTF-8 text ({error}); save it as UTF-8") from None
+    text = _decode(path.read_bytes(), name)
     if not text.strip():
         raise DataError(f"{name} is empty; write one example per line (JSON Lines) or per row")
     return readers[path.suffix](text, name, limit)
+
+
+def _decode(raw: bytes, name: str) -> str:
+    """The text of a file's bytes; a non-UTF-8 file (Latin-1, cp1252, ...) is an error naming its line."""
+    try:
+        return raw.decode("utf-8-sig")  # -sig: files saved by Windows tools start with a BOM
+    except UnicodeDecodeError as error:
+        data, at = error.object, error.start  # the bytes after any BOM, and the first bad one
+        line = data.count(b"\n", 0, at) + 1
+        start, end = data.rfind(b"\n", 0, at) + 1, data.find(b"\n", at) % (len(data) + 1)
+        shown = data[start:end].decode("utf-8", errors="replace").strip()
+        excel = " (Excel: Save As > CSV UTF-8)" if name.endswith(".csv") else ""
+        raise DataError(
+            f"{name} line {line}: not UTF-8 text (byte {data[at]:#04x} in {shown!r:.80}), probably Latin-1 "
+            f"or Windows-1252; save the file as UTF-8{excel}"
+        ) from None
 
 
 def _read_jsonl(text: str, name: str, limit: int | None) -> Records:
@@ -165,11 +181,11 @@ def _read_disk(path: Path, name: str) -> list[dict]:
     return data.to_list()
 
 
-def _read_hub(source: str, limit: int | None) -> list[dict]:
+def _read_hub(source: str, limit: int | None, key: str) -> list[dict]:
     if why := hub.unreachable("huggingface", timeout=5):  # fail fast instead of datasets' long retries
         raise DataError(
             f"cannot reach the Hugging Face hub to fetch {source}: {why}; "
-            "download it elsewhere and point data.train at the local file"
+            f"download it elsewhere and point {key} at the local file"
         )
     import datasets
 

@@ -100,10 +100,19 @@ def common_args(cfg: RunConfig, device: devices.Device, output_dir: Path) -> dic
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
         seed=t.seed,
-        gradient_checkpointing=t.gradient_checkpointing,
+        **_checkpointing(t.gradient_checkpointing),
         dataloader_num_workers=t.dataloader_num_workers,
         report_to=[],  # the run directory is the record; no external trackers by default
         disable_tqdm=True,  # progress is printed by the workbench's own callback
         use_cpu=device.type == "cpu",  # else accelerate would pick any accelerator it sees
         **devices.training_precision_args(device),
     )
+
+
+def _checkpointing(on: bool) -> dict[str, bool]:
+    """transformers 5.2x renamed gradient_checkpointing to activation_checkpointing and warns on the old
+    name; TRL's configs set the old one unless told, so the setting is always passed, by its current name."""
+    from transformers import TrainingArguments
+
+    new = "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+    return {"activation_checkpointing" if new else "gradient_checkpointing": on}

@@ -85,10 +85,12 @@ def test_lab_trains_the_starter_and_stops(tmp_path):
 def test_voila_serves_the_app(tmp_path):
     from playwright.sync_api import expect
 
-    with voila(NOTEBOOK, tmp_path) as server, page(tmp_path) as pg:
+    with voila(ROOT / "notebooks" / "app.ipynb", tmp_path) as server, page(tmp_path) as pg:
         pg.goto(server.url)
         app = wait_for_app(pg, APP_TIMEOUT_S)
         expect(pg.locator(".cm-editor")).to_have_count(0)  # app mode: outputs only, no code
+        expect(pg.locator(".jp-RenderedMarkdown")).to_have_count(0)  # the app alone: no tutorial text
+        assert str(tmp_path) not in pg.locator("body").inner_text()  # no machine path on show
         models = part(pg, "wb-model-name", "select")
         assert "starter" in models.locator("option").all_inner_texts()
         reveal(models).select_option(label="starter")

@@ -182,7 +182,7 @@ def test_the_monitor_adds_the_shared_names_of_the_methods_spec(name, logs, share
     from workbench.devices import Device
     from workbench.monitor import Recorder
 
-    recorder = Recorder(None, Device("cpu"), echo=False, spec=methods.spec(name))
+    recorder = Recorder(None, Device("cpu"), say=None, spec=methods.spec(name))
     record = recorder.record(SimpleNamespace(global_step=3, max_steps=9, epoch=0.1), logs)
     assert shared.items() <= record.items() and logs.items() <= record.items()
     assert name != "sft" or "preference_accuracy" not in record  # SFT's "accuracy" is not a preference

@@ -119,9 +119,9 @@ class RunHandle:
     @property
     def status(self) -> str:
         """starting | running | stopping | finished | stopped | failed | dead."""
+        self._settle()  # may find the run refused by its checks and remove its folder
         if self.refused:
             return "failed"
-        self._settle()
         state = runs.status(self.run_dir)
         if state in ("starting", "running") and runs.Run(self.run_dir).stop_requested():
             return "stopping"

@@ -30,18 +30,13 @@ class Recorder(TrainerCallback):
         device: devices.Device,
         on_log: Callable[[dict], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
-        echo: bool = True,
+        say: Callable[[str], None] | None = print,
         spec: MethodSpec | None = None,
         clock: Any = None,
     ):
         # not `self.on_log`: that name is the callback hook itself
-        self.run, self.device, self.notify, self.should_stop, self.echo = (
-            run,
-            device,
-            on_log,
-            should_stop,
-            echo,
-        )
+        self.run, self.device, self.notify, self.should_stop = run, device, on_log, should_stop
+        self.say = say  # where progress lines go: the console, a run's console.log, or nowhere (None)
         self.stopped = False
         self.curves = spec.curves if spec else {}
         self.stop_by_exception = spec is not None and spec.stop_by_exception
@@ -73,8 +68,8 @@ class Recorder(TrainerCallback):
         self.run.metric(record)
         if self.notify is not None:
             self.notify(record)
-        if self.echo and "train_runtime" not in logs:  # the end-of-training totals repeat the last step
-            print(lines.progress(record, state.max_steps), flush=True)
+        if self.say and "train_runtime" not in logs:  # the end-of-training totals repeat the last step
+            self.say(lines.progress(record, state.max_steps))
 
     def record(self, state: Any, logs: dict) -> dict:
         now = time.perf_counter()

@@ -211,15 +211,7 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
     score = c.method.scorer(cfg, model, c.tokenizer) if hasattr(c.method, "scorer") else None
     before = _evaluate(cfg, c, model, score, "before", say) if cfg.eval.before else {}
     clock = StepClock(c.device)
-    recorder = Recorder(
-        run,
-        c.device,
-        on_log,
-        should_stop,
-        echo=say is print,
-        spec=c.method.SPEC,
-        clock=clock,
-    )
+    recorder = Recorder(run, c.device, on_log, should_stop, say=say, spec=c.method.SPEC, clock=clock)
     args = methods.common_args(cfg, c.device, run.checkpoints)
     window = ProfileWindow(cfg.profile, c.device, run.path, say) if cfg.profile.enabled else None
     callbacks = [recorder, clock, *([window] if window else [])]

@@ -91,15 +91,8 @@ def _prepare(cfg: RunConfig, resume: bool, recipe: str | Path | None) -> tuple[r
 def _spawn(run: runs.Run, resume: bool) -> subprocess.Popen:
     """The child that trains in `run`: its output goes to console.log, in its own session so that
     interrupting or restarting the kernel (which signals the kernel's process group) leaves it running."""
-    command = [
-        sys.executable,
-        "-m",
-        "workbench",
-        "train",
-        "--run-dir",
-        str(run.path),
-        *(["--resume"] * resume),
-    ]
+    resume_flag = ["--resume"] if resume else []
+    command = [sys.executable, "-m", "workbench", "train", "--run-dir", str(run.path), *resume_flag]
     with (run.path / "console.log").open("ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)  # fmt: skip

@@ -64,7 +64,7 @@ def test_train_prints_progress_accuracy_and_run_dir_then_chat_answers(tmp_path):
         "eval.max_samples=8", timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "step     5/10  loss" in done.stdout
+    assert "step  5/10  loss" in done.stdout
     assert "held-out exact match:" in done.stdout
     run_dir = Path(done.stdout.strip().splitlines()[-1].removeprefix("run directory: "))
     assert runs.status(run_dir) == "finished"

@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-from workbench import models
+from workbench import quiet
 
 
-@pytest.mark.parametrize("name, start", models.QUIET.items())
+@pytest.mark.parametrize("name, start", quiet.LOG_LINES.items())
 def test_quiet_drops_the_listed_line_and_keeps_the_rest_of_that_logger(caplog, name, start):
-    models.quiet_libraries()
-    models.quiet_libraries()  # twice adds no second filter
+    quiet.libraries()
+    quiet.libraries()  # twice adds no second filter
     log = logging.getLogger(name)
     assert sum(getattr(f, "start", None) == start for f in log.filters) == 1
     with caplog.at_level(logging.WARNING, logger=name):
@@ -25,7 +25,7 @@ LORA_AND_PROFILER = """
 import sys
 import peft, torch, transformers.modeling_outputs
 from transformers.utils.logging import disable_progress_bar
-from workbench import models, starter
+from workbench import models, quiet, starter
 
 disable_progress_bar()  # as a run does
 model = models.load_model(starter.ensure_starter())

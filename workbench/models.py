@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import math
 import os
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from workbench import quiet
 from workbench.config import ModelConfig
 from workbench.errors import ModelError
 
@@ -222,7 +222,7 @@ def load_model(
     head "causal" is a language model; "reward" a one-score sequence classifier (reward and value models).
     """
     folder = check_model_dir(_local_folder(path))
-    quiet_libraries()
+    quiet.libraries()
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     # local_files_only: a folder is all we load from, so never let transformers go online.
@@ -234,37 +234,6 @@ def load_model(
         if head == "reward":
             return AutoModelForSequenceClassification.from_pretrained(str(folder), num_labels=1, **kwargs)
         return AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
-
-
-# Upstream log lines that read like errors in a notebook cell but ask nothing of the user, by logger.
-# A filter on the logger that emits them drops these and keeps everything else those loggers say.
-QUIET = {
-    # PEFT imports bitsandbytes for every LoRA model when it is installed; bitsandbytes then tries an
-    # optional CPU kernel from the hub and, failing (offline, untrusted), uses its own CPU code instead.
-    "bitsandbytes.backends.cpu.ops": "Failed to load CPU gemm_4bit_forward",
-    # TRL 1.12's SFT loss builds its outputs with the name transformers 5.2x renamed.
-    "transformers.utils.generic": "`past_key_values`/`cache_params` are deprecated",
-}
-
-
-class _Drop(logging.Filter):
-    def __init__(self, start: str):
-        super().__init__()
-        self.start = start
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.start)
-
-
-def quiet_libraries() -> None:
-    """Silence the QUIET lines and the CPU profiler's start/stop lines; called before a model loads."""
-    for name, start in QUIET.items():
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _Drop) and f.start == start for f in logger.filters):
-            logger.addFilter(_Drop(start))
-    # Kineto (torch.profiler) prints "USDT: ... profiler_start" to stderr below level 6; a user's own
-    # KINETO_LOG_LEVEL wins. It is read when a profiler first starts, after this.
-    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
 
 
 def _local_folder(path: str | Path) -> Path:

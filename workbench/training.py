@@ -137,12 +137,15 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}\n{''.join(where)}".rstrip()
 
 
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
 def _explain(error: BaseException, run: runs.Run) -> BaseException:
     """Turn a full disk or an unwritable folder met while training into one clear RunError."""
     if not isinstance(error, OSError | RuntimeError) or isinstance(error, WorkbenchError):
         return error
     text = str(error)
-    if isinstance(error, OSError) and error.errno is not None:
+    if isinstance(error, OSError) and error.errno in WRITE_ERRORS:
         os_error = error
     elif "No space left" in text or "unexpected pos" in text:  # torch.save's zip writer on a full disk
         os_error = OSError(errno.ENOSPC, "No space left on device")

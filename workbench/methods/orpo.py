@@ -28,7 +28,8 @@ def build(
     cfg: RunConfig, model: Any, tokenizer: Any, train_dataset: Any, plan: Plan, args: dict, callbacks: list
 ) -> Any:
     orpo = methods.experimental("orpo")
+    # remove_unused_columns: as for SimPO, the pair collator needs the columns
     settings = {**args, "beta": 0.1 if cfg.method.beta is None else cfg.method.beta,
-                "max_length": cfg.data.max_length}  # fmt: skip
+                "max_length": cfg.data.max_length, "remove_unused_columns": False}  # fmt: skip
     return methods.trainer(orpo.ORPOTrainer, orpo.ORPOConfig, settings, plan, model, tokenizer, train_dataset,
                            callbacks)  # fmt: skip

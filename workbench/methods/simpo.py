@@ -30,8 +30,10 @@ def build(
 ) -> Any:
     cpo = methods.experimental("cpo")
     m = cfg.method
+    # remove_unused_columns: its pair collator needs the columns (TRL turns it off itself, with a warning)
     settings = {**args, "loss_type": "simpo", "beta": 2.0 if m.beta is None else m.beta,
-                "simpo_gamma": m.simpo_gamma, "cpo_alpha": m.cpo_alpha, "max_length": cfg.data.max_length}  # fmt: skip
+                "simpo_gamma": m.simpo_gamma, "cpo_alpha": m.cpo_alpha, "max_length": cfg.data.max_length,
+                "remove_unused_columns": False}  # fmt: skip
     return methods.trainer(
         cpo.CPOTrainer, cpo.CPOConfig, settings, plan, model, tokenizer, train_dataset, callbacks
     )

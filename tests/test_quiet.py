@@ -46,3 +46,21 @@ def test_a_lora_model_and_a_profiled_step_write_nothing_to_stderr(monkeypatch):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"  # the import whose warning is dropped did happen
     assert done.stderr == ""
+
+
+def test_the_load_report_of_a_new_score_head_is_dropped_and_any_other_report_kept():
+    import logging
+
+    from workbench.quiet import _NewScoreHead
+
+    def report(*rows):
+        table = "Key          | Status  | \n-------------+---------+-\n" + "".join(f"{r} | \n" for r in rows)
+        return logging.LogRecord(
+            "transformers.modeling_utils", 30, "", 0, "X LOAD REPORT from: m\n" + table, (), None
+        )
+
+    keep = _NewScoreHead().filter
+    assert not keep(report("score.weight | MISSING"))
+    assert keep(report("score.weight | MISSING", "model.layers.0.mlp.up_proj.weight | MISSING"))
+    assert keep(report("lm_head.weight | UNEXPECTED"))
+    assert keep(logging.LogRecord("x", 30, "", 0, "something else", (), None))

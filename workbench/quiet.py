@@ -17,6 +17,8 @@ LOG_LINES = {
     "bitsandbytes.backends.cpu.ops": "Failed to load CPU gemm_4bit_forward",
     # TRL 1.12's SFT loss builds its outputs with the name transformers 5.2x renamed.
     "transformers.utils.generic": "`past_key_values`/`cache_params` are deprecated",
+    # TRL's PPO passes output flags next to its generation config; upstream's call, not the user's.
+    "transformers.generation.utils": "Passing `generation_config` together",
 }
 
 # Python warnings: (category, the start of the message)
@@ -45,12 +47,29 @@ class _Drop(logging.Filter):
         return not str(record.msg).startswith(self.start)
 
 
+class _NewScoreHead(logging.Filter):
+    """Drops transformers' load report when all it says is that the score head is new: a reward model
+    made from a language model gets one on purpose. Any other missing or unexpected weight still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "LOAD REPORT" not in text:
+            return True
+        rows = [r for r in text.splitlines() if r.count("|") >= 2 and "Status" not in r and r.strip("-+| ")]
+        return not rows or not all(
+            r.split("|")[0].strip().startswith("score.") and "MISSING" in r for r in rows
+        )
+
+
 def libraries() -> None:
     """Silence the lines above and the CPU profiler's start/stop lines; called before a model loads."""
     for name, start in LOG_LINES.items():
         logger = logging.getLogger(name)
         if not any(isinstance(f, _Drop) and f.start == start for f in logger.filters):
             logger.addFilter(_Drop(start))
+    loads = logging.getLogger("transformers.modeling_utils")
+    if not any(isinstance(f, _NewScoreHead) for f in loads.filters):
+        loads.addFilter(_NewScoreHead())
     for category, start in WARNINGS:
         warnings.filterwarnings("ignore", message=start, category=category)
     # Kineto (torch.profiler) prints "USDT: ... profiler_start" to stderr below level 6; a user's own

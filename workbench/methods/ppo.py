@@ -85,6 +85,9 @@ def build(
     cfg: RunConfig, model: Any, tokenizer: Any, train_dataset: Any, plan: Plan, args: dict, callbacks: list
 ) -> Any:
     ppo = methods.experimental("ppo")
+    # Prompts are batched and the policy generates after them: pad on the left (as TRL's PPO examples do),
+    # or answers would follow pad tokens. Scoring reads the response part, so it is unaffected.
+    tokenizer.padding_side = "left"
     reward_model = load_reward_model(cfg, model, tokenizer)
     value_model = copy.deepcopy(reward_model).train()  # starts as the reward model, then learns values
     t, m = cfg.train, cfg.method

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from workbench import runs
 from workbench.cli import main
@@ -96,3 +97,12 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path):
 def test_chat_on_a_folder_that_is_not_a_run_says_so(tmp_path):
     done = workbench_cmd("chat", str(tmp_path), timeout=120)
     assert done.returncode == 2 and "not a run directory" in done.stderr
+
+
+def test_overrides_alone_start_from_the_defaults_the_panels_show(capsys):
+    from workbench import cli
+
+    assert cli.main(["show", "train.max_steps=7", "adapter.r=4"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["train"]["max_steps"] == 7 and shown["adapter"]["r"] == 4
+    assert shown["model"]["name_or_path"] == "starter"  # the rest is RunConfig's defaults

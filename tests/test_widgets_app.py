@@ -62,9 +62,9 @@ def test_a_value_the_config_refuses_is_named_under_its_field_and_clears(app, pan
 
 
 def test_the_command_line_follows_the_panels(app):
-    assert "<code>workbench train defaults</code>" in app.command.value
+    assert "<code>workbench train</code>" in app.command.value
     app.adapter.fields["adapter.r"].value = 4
-    assert "<code>workbench train defaults adapter.r=4</code>" in app.command.value
+    assert "<code>workbench train adapter.r=4</code>" in app.command.value
     app.method.fields["train.learning_rate"].value = "abc"
     assert "adapter.r=4" not in app.command.value and "fix the problems" in app.command.value
 

@@ -107,7 +107,9 @@ class Workbench(w.VBox):
             line = "(fix the problems below first)"
         else:
             changed = [shlex.quote(f"{k}={yaml_value(v)}") for k, v in changes(cfg, self.loaded).items()]
-            line = " ".join(["workbench train", shown_path(self.recipe or "defaults"), *changed])
+            line = " ".join(
+                ["workbench train", *([shown_path(self.recipe)] if self.recipe else []), *changed]
+            )
         return f'<div style="font-size:90%">same run from a terminal: <code>{html.escape(line)}</code></div>'
 
     def _flag(self, error: config_mod.ConfigError) -> str:

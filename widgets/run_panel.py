@@ -86,6 +86,7 @@ class RunPanel(w.VBox):
             )
             self.how = f"{mode} run{f' ({why})' if why else ''}"
             self._clear()
+            self.plot.method = cfg.method.name  # that method's curves, in its order
             self._follow(self.runner(cfg, mode, resume=resume, recipe=recipe))
         except Exception as error:  # noqa: BLE001  (a run that cannot start says why, here)
             self._end("failed", describe(error))

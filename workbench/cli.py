@@ -22,6 +22,7 @@ from workbench.errors import WorkbenchError
 EXAMPLES = """examples:
   workbench train recipes/quickstart.yaml
   workbench train recipes/quickstart.yaml train.max_steps=50 adapter.r=8
+  workbench train train.max_steps=50            # the defaults, with overrides
   workbench train runs/quickstart-20260101-120000/resolved.yaml --resume
   workbench stop runs/quickstart-20260101-120000
   workbench show recipes/quickstart.yaml
@@ -45,10 +46,10 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stop", help="ask a running run to stop after this step (it saves a checkpoint)")
     st.add_argument("run_dir")
     f = sub.add_parser("profile", help="profile a few steps of a recipe and say where the time goes")
-    f.add_argument("recipe")
+    f.add_argument("recipe", nargs="?")
     f.add_argument("overrides", nargs="*", metavar="section.key=value")
     s = sub.add_parser("show", help="print the resolved config of a recipe")
-    s.add_argument("recipe")
+    s.add_argument("recipe", nargs="?")
     s.add_argument("overrides", nargs="*", metavar="section.key=value")
     o = sub.add_parser("doctor", help="versions, the device found, its precision, known problems")
     o.add_argument("--json", action="store_true", help="print the report as JSON (for the notebook panels)")
@@ -82,11 +83,7 @@ def train(args: argparse.Namespace) -> int:
 
     if args.run_dir:
         return _train_in(args.run_dir, args.resume)
-    if not args.recipe:
-        raise config_mod.ConfigError(
-            "workbench train: name a recipe, e.g. workbench train recipes/quickstart.yaml"
-        )
-    cfg = config_mod.load(args.recipe, args.overrides)
+    cfg = _config(args)
     stop = threading.Event()
     with _stop_on_signals(stop):
         result = run_train(cfg, should_stop=stop.is_set, resume=args.resume or None, recipe=args.recipe)
@@ -94,6 +91,15 @@ def train(args: argparse.Namespace) -> int:
         print(f"held-out {effect}")
     print(f"run directory: {result.run_dir}")
     return 0 if result.status == "finished" else 130
+
+
+def _config(args: argparse.Namespace) -> config_mod.RunConfig:
+    """The recipe with its overrides; with overrides alone (no file), the defaults the panels start from."""
+    if args.recipe and "=" in args.recipe and not os.path.exists(args.recipe):
+        args.overrides, args.recipe = [args.recipe, *args.overrides], None
+    if args.recipe:
+        return config_mod.load(args.recipe, args.overrides)
+    return config_mod.override(config_mod.RunConfig(), args.overrides)
 
 
 def _train_in(run_dir: str, resume: bool) -> int:
@@ -161,7 +167,7 @@ def profile(args: argparse.Namespace) -> int:
     from workbench import profiling, runs
     from workbench.training import train as run_train
 
-    cfg = config_mod.load(args.recipe, args.overrides)
+    cfg = _config(args)
     p = cfg.profile
     short = {"profile.enabled": True, "train.max_steps": p.wait + p.warmup + p.active + 1,
              "train.logging_steps": 1, "train.save_steps": 10**9, "eval.before": False, "eval.after": False,
@@ -174,7 +180,7 @@ def profile(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    print(config_mod.dump(config_mod.load(args.recipe, args.overrides)), end="")
+    print(config_mod.dump(_config(args)), end="")
     return 0
 
 

@@ -19,7 +19,7 @@ from widgets.plots import LossPlot
 from widgets.profile_view import ProfileView
 from workbench import config as config_mod
 from workbench import launch, lines, runs
-from workbench.training import describe
+from workbench.errors import describe
 
 MODES = [("auto", "auto"), ("in this kernel", "kernel"), ("in a subprocess", "subprocess")]
 LAUNCH_MODES = {"kernel": "thread", "subprocess": "subprocess"}  # the panel's words -> the engine's

@@ -105,7 +105,7 @@ def _config(args: argparse.Namespace) -> config_mod.RunConfig:
 def _train_in(run_dir: str, resume: bool) -> int:
     """The child side of a run handle: train the run directory's own resolved.yaml in it."""
     from workbench import runs
-    from workbench.training import describe
+    from workbench.errors import describe
     from workbench.training import train as run_train
 
     stop = threading.Event()

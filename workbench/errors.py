@@ -4,6 +4,8 @@ Anything raised as a `WorkbenchError` is shown as its message alone, by the CLI 
 any other exception is a bug and keeps its traceback.
 """
 
+import traceback
+
 
 class WorkbenchError(Exception):
     """A problem the user can fix; its message says what, where and how."""
@@ -39,3 +41,11 @@ class ChatError(WorkbenchError, RuntimeError):
 
 class RunError(WorkbenchError, RuntimeError):
     """A run directory that cannot be made, written, resumed or attached to (a full disk, a live run)."""
+
+
+def describe(error: BaseException) -> str:
+    """A user's error by its message; anything else with where it happened, for a bug report."""
+    if isinstance(error, WorkbenchError):
+        return str(error)
+    where = traceback.format_exception(error)[-3:]
+    return f"{type(error).__name__}: {error}\n{''.join(where)}".rstrip()

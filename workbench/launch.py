@@ -27,6 +27,7 @@ from typing import Any
 from workbench import config as config_mod
 from workbench import devices, runs
 from workbench.config import RunConfig
+from workbench.errors import describe
 
 MODES = ("thread", "subprocess")
 ENDED = ("finished", "stopped", "failed", "dead")
@@ -184,7 +185,7 @@ class RunHandle:
                                          run_dir=self.run_dir)  # fmt: skip
         except BaseException as error:  # noqa: BLE001  (recorded as the run's error event; the kernel lives on)
             if runs.status(self.run_dir) not in ENDED:  # it failed before the run could record it
-                runs.Run(self.run_dir).event("error", reason=training.describe(error))
+                runs.Run(self.run_dir).event("error", reason=describe(error))
         finally:
             log.close()
 

@@ -17,7 +17,6 @@ import os
 import shutil
 import socket
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,44 +175,6 @@ def rewind(run: Run, checkpoint: Path | None) -> None:
     step = int(checkpoint.name.rsplit("-", 1)[1]) if checkpoint else 0
     kept = [r for r in read_jsonl(run.path / "metrics.jsonl") if r.get("step", 0) <= step]
     write_text_atomic(run.path / "metrics.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in kept))
-
-
-def verify_checkpoint(checkpoint: Path) -> None:
-    """A clear error naming the file when a checkpoint is cut short (a killed or out-of-space save).
-
-    Cheap structural checks only (zip directory, safetensors header, JSON): nothing is loaded.
-    """
-    for file in sorted(checkpoint.iterdir()):
-        problem = _damage(file)
-        if problem:
-            raise RunError(f"the checkpoint {checkpoint} is damaged: {file.name} {problem}. Delete {checkpoint} "
-                           "to resume from the one before it, or start a new run")  # fmt: skip
-
-
-def _damage(file: Path) -> str | None:
-    try:
-        if file.suffix in (".pt", ".pth", ".bin"):
-            zipfile.ZipFile(file).close()  # torch.save writes a zip; a cut file has no central directory
-        elif file.suffix == ".safetensors":
-            with file.open("rb") as f:
-                size = int.from_bytes(f.read(8), "little")
-                header = json.loads(f.read(size))
-            end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-            if file.stat().st_size < 8 + size + end:
-                return "is shorter than its header says"
-        elif file.suffix == ".json":
-            json.loads(file.read_text(encoding="utf-8"))
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as error:
-        return f"cannot be read ({type(error).__name__}: {error})"
-    return None
-
-
-def discard_partial_checkpoints(run: Run) -> list[Path]:
-    """Remove checkpoints whose save did not complete (no trainer_state.json, written last)."""
-    partial = [p for p in run.checkpoints.glob("checkpoint-*") if not (p / "trainer_state.json").is_file()]
-    for path in partial:
-        shutil.rmtree(path, ignore_errors=True)
-    return partial
 
 
 def status(run_dir: str | Path) -> str:

@@ -6,10 +6,8 @@ the run directory exists, so bad input never leaves a half-made run behind.
 
 from __future__ import annotations
 
-import errno
 import os
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 
 from workbench import (
     adapters,
+    checkpoints,
     data,
     devices,
     diagnosis,
@@ -32,7 +31,7 @@ from workbench import (
 )
 from workbench import config as config_mod
 from workbench.config import RunConfig
-from workbench.errors import RunError, WorkbenchError
+from workbench.errors import describe
 
 
 @dataclass
@@ -113,7 +112,7 @@ def _segment(cfg, run: runs.Run, checked: Checked, resume: bool, on_log, should_
     try:
         checkpoint = runs.latest_checkpoint(run.path) if resume else None
         if checkpoint is not None:
-            runs.verify_checkpoint(checkpoint)
+            checkpoints.verify(checkpoint)
         if resume:
             runs.rewind(run, checkpoint)
         say(f"run directory: {run.path}")
@@ -124,45 +123,9 @@ def _segment(cfg, run: runs.Run, checked: Checked, resume: bool, on_log, should_
         stop = (lambda: should_stop() or run.stop_requested()) if should_stop else run.stop_requested
         return _run(cfg, run, checked, checkpoint, on_log, stop, say)
     except BaseException as error:  # KeyboardInterrupt too: the run must say how it ended
-        error = _explain(error, run)
+        error = checkpoints.explain_failed_write(error, run)
         run.event("error", reason=describe(error))
         raise error from None
-
-
-def describe(error: BaseException) -> str:
-    """A user's error by its message; anything else with where it happened, for a bug report."""
-    if isinstance(error, WorkbenchError):
-        return str(error)
-    where = traceback.format_exception(error)[-3:]
-    return f"{type(error).__name__}: {error}\n{''.join(where)}".rstrip()
-
-
-WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
-
-
-def _explain(error: BaseException, run: runs.Run) -> BaseException:
-    """Turn a full disk or an unwritable folder met while training into one clear RunError."""
-    if not isinstance(error, OSError | RuntimeError) or isinstance(error, WorkbenchError):
-        return error
-    text = str(error)
-    if isinstance(error, OSError) and error.errno in WRITE_ERRORS:
-        os_error = error
-    elif "No space left" in text or "unexpected pos" in text:  # torch.save's zip writer on a full disk
-        os_error = OSError(errno.ENOSPC, "No space left on device")
-    else:
-        return error
-    last = runs.latest_checkpoint(run.path)
-    needs = f"about {_mb(last):,.0f} MB" if last else f"more than the {_mb(run.checkpoints):,.0f} MB it wrote"
-    partial = runs.discard_partial_checkpoints(run)
-    removed = (
-        f"; the unfinished checkpoint ({', '.join(p.name for p in partial)}) was removed" if partial else ""
-    )
-    return RunError(f"writing {run.path} failed: {runs.cant_write(run.path, os_error)}{removed}. "
-                    f"A checkpoint of this run needs {needs}")  # fmt: skip
-
-
-def _mb(folder: Path) -> float:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20 if folder.exists() else 0.0
 
 
 def check(cfg: RunConfig, say: Callable = print) -> Checked:

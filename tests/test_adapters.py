@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -211,3 +213,24 @@ def test_every_recipe_loads_strictly(recipe):
 def test_each_adapter_has_a_starter_recipe_of_that_type(kind):
     cfg = workbench.load_config(ROOT / "recipes" / f"sft_{kind}_starter.yaml")
     assert cfg.adapter.type == kind and cfg.model.name_or_path == "starter"
+
+
+@pytest.mark.slow
+def test_a_lora_run_never_loads_bitsandbytes_and_a_qlora_run_after_it_still_quantizes(tmp_path):
+    script = f"""
+import sys
+sys.path.insert(0, {str(ROOT / "tests")!r})
+from pathlib import Path
+from conftest import tiny
+import workbench
+quiet = ("eval.before=false", "eval.after=false")
+workbench.train(tiny(Path({str(tmp_path)!r}), *quiet), echo=False)
+print("after lora:", "bitsandbytes" in sys.modules)
+r = workbench.train(tiny(Path({str(tmp_path)!r}), *quiet, "adapter.type=qlora"), echo=False)
+print("qlora layer:", type(r.model.base_model.model.model.layers[0].self_attn.q_proj.base_layer).__name__)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "after lora: False" in done.stdout and "qlora layer: Linear4bit" in done.stdout

@@ -10,8 +10,10 @@ galore  full training with GaLore's low-rank gradient projection (transformers' 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +97,31 @@ def _galore_args(cfg: AdapterConfig, targets: list[str] | str) -> dict:
         "optim_target_modules": _targets(cfg, targets),
         "optim_args": f"{projection},scale={cfg.galore_scale}",
     }
+
+
+@contextlib.contextmanager
+def bitsandbytes_only_if(quantized: bool) -> Iterator[None]:
+    """Keep PEFT from importing bitsandbytes while it wraps a model that has no 4-bit layers.
+
+    PEFT (0.17-0.18, peft/tuners/lora/model.py) imports bitsandbytes' dispatchers for every LoRA model
+    when it is installed: ~1.5 s of start-up and a kernel warning per run, for nothing unless the model is
+    quantized. Its module-level names are switched for the call only; PEFT's cached check is untouched,
+    so a QLoRA run later in the same process still finds bitsandbytes.
+    """
+    if quantized:
+        yield
+        return
+    from peft.tuners.lora import model as lora
+
+    if not hasattr(lora, "is_bnb_4bit_available"):  # another PEFT layout: leave it as it is
+        yield
+        return
+    saved = lora.is_bnb_available, lora.is_bnb_4bit_available
+    lora.is_bnb_available = lora.is_bnb_4bit_available = lambda: False
+    try:
+        yield
+    finally:
+        lora.is_bnb_available, lora.is_bnb_4bit_available = saved
 
 
 def match_adapter_dtype(model: Any, plan: Plan) -> None:

@@ -100,8 +100,11 @@ def load(start: Start, head: str = "causal", **kwargs: Any) -> Any:
         return model
     from peft import PeftModel
 
+    from workbench.adapters import bitsandbytes_only_if
+
     for adapter in own:
-        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        with bitsandbytes_only_if(kwargs.get("quantization_config") is not None):
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     for param in model.parameters():  # PEFT loads adapters for inference and froze the merged weights
         param.requires_grad_(param.is_floating_point())  # 4-bit weights never take gradients
     return model

@@ -181,7 +181,8 @@ def _run(cfg: RunConfig, run: runs.Run, c: Checked, checkpoint: Path | None, on_
     args = methods.common_args(cfg, c.device, run.checkpoints)
     window = ProfileWindow(cfg.profile, c.device, run.path, say) if cfg.profile.enabled else None
     callbacks = [recorder, clock, *([window] if window else [])]
-    trainer = c.method.build(cfg, model, c.tokenizer, c.train_set, c.plan, args, callbacks)
+    with adapters.bitsandbytes_only_if(c.plan.quantization_config is not None):
+        trainer = c.method.build(cfg, model, c.tokenizer, c.train_set, c.plan, args, callbacks)
     clock.attach(trainer)
     if cfg.data.sample_cost_ms:
         trainer.data_collator = CostlyCollator(trainer.data_collator, cfg.data.sample_cost_ms / 1e3)

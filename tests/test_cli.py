@@ -106,3 +106,21 @@ def test_overrides_alone_start_from_the_defaults_the_panels_show(capsys):
     shown = yaml.safe_load(capsys.readouterr().out)
     assert shown["train"]["max_steps"] == 7 and shown["adapter"]["r"] == 4
     assert shown["model"]["name_or_path"] == "starter"  # the rest is RunConfig's defaults
+
+
+@pytest.mark.slow
+def test_a_detached_run_returns_at_once_and_is_stopped_by_workbench_stop(tmp_path):
+    from workbench import launch
+
+    done = workbench_cmd("train", QUICKSTART, f"output.root={tmp_path}", "train.max_steps=2000",
+                         "train.save_steps=5000", "eval.before=false", "--detach", timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dir = Path(done.stdout.splitlines()[0].removeprefix("run directory: "))
+    assert f"workbench stop {run_dir}" in done.stdout and (run_dir / "resolved.yaml").is_file()
+    handle = launch.attach(run_dir)
+    deadline = time.monotonic() + 300
+    while handle.status != "running" or not (run_dir / "metrics.jsonl").is_file():
+        assert time.monotonic() < deadline and handle.status in ("starting", "running"), handle.status
+        time.sleep(0.5)
+    assert workbench_cmd("stop", str(run_dir), timeout=60).returncode == 0
+    assert handle.wait(300) == "stopped" and runs.latest_checkpoint(run_dir) is not None

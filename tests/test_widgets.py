@@ -405,6 +405,8 @@ def test_stop_in_the_kernel_saves_a_checkpoint_and_resume_finishes(tmp_path):
     panel.resume_button.click()
     assert panel.wait(300) == "finished", panel.status.value
     assert panel.run_dir == stopped_dir and runs.summary(stopped_dir)["steps"] == 30
+    steps = [step for step, _ in panel.plot.points["loss"]]  # the whole curve, each step once
+    assert steps == list(range(1, 31))
 
 
 def test_a_subprocess_run_is_followed_and_stopped_through_its_run_directory(tmp_path):

@@ -24,6 +24,7 @@ EXAMPLES = """examples:
   workbench train recipes/quickstart.yaml train.max_steps=50 adapter.r=8
   workbench train train.max_steps=50            # the defaults, with overrides
   workbench train runs/quickstart-20260101-120000/resolved.yaml --resume
+  workbench train recipes/quickstart.yaml --detach   (in the background)
   workbench stop runs/quickstart-20260101-120000
   workbench show recipes/quickstart.yaml
   workbench chat runs/quickstart-20260101-120000
@@ -42,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("recipe", nargs="?")
     t.add_argument("overrides", nargs="*", metavar="section.key=value")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    t.add_argument("--detach", action="store_true", help="train in the background; print the run directory")
     t.add_argument("--run-dir", help="train in this run directory, made by a run handle (workbench.launch)")
     st = sub.add_parser("stop", help="ask a running run to stop after this step (it saves a checkpoint)")
     st.add_argument("run_dir")
@@ -84,6 +86,8 @@ def train(args: argparse.Namespace) -> int:
     if args.run_dir:
         return _train_in(args.run_dir, args.resume)
     cfg = _config(args)
+    if args.detach:
+        return _detach(cfg, args)
     stop = threading.Event()
     with _stop_on_signals(stop):
         result = run_train(cfg, should_stop=stop.is_set, resume=args.resume or None, recipe=args.recipe)
@@ -91,6 +95,20 @@ def train(args: argparse.Namespace) -> int:
         print(f"held-out {effect}")
     print(f"run directory: {result.run_dir}")
     return 0 if result.status == "finished" else 130
+
+
+def _detach(cfg: config_mod.RunConfig, args: argparse.Namespace) -> int:
+    """Start the run in a child process (it outlives this command) and say how to follow and stop it."""
+    from workbench import launch
+
+    handle = launch.start(cfg, "subprocess", resume=args.resume, recipe=args.recipe)
+    print(f"run directory: {handle.run_dir}")
+    print(
+        f"training in the background (pid {handle.process.pid}); its output: {handle.run_dir / 'console.log'}"
+    )
+    print(f"stop it with: workbench stop {handle.run_dir}")
+    print(f"watch it in a notebook: widgets.LossPlot({str(handle.run_dir)!r}, follow=True)")
+    return 0
 
 
 def _config(args: argparse.Namespace) -> config_mod.RunConfig:

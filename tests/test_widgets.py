@@ -536,3 +536,11 @@ def test_a_new_app_shows_the_run_still_training_and_can_stop_it(tmp_path):
     assert app.run.run_dir == handle.run_dir and app.run.state == "running"
     app.run.stop()
     assert app.run.wait(300) == "stopped" and handle.wait(300) == "stopped"
+
+
+@pytest.mark.parametrize("mode, budget", [("kernel", 0.01), ("subprocess", 0.05)])
+def test_the_plot_may_spend_more_time_drawing_when_the_run_trains_in_another_process(app, mode, budget):
+    app.run.mode.value = mode
+    app.run.train()
+    assert FakeRun.made[0].mode == {"kernel": "thread"}.get(mode, mode)
+    assert app.run.plot.throttle.budget == budget and app.run.plot.throttle.first is None

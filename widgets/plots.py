@@ -86,6 +86,7 @@ class LossPlot(w.VBox):
 
     def clear(self) -> None:
         self.points = {}
+        self.throttle = Throttle(self.throttle.budget, self.throttle.min_interval)  # a new run's own budget
         self.image.value = b""
         self.image.layout.display = "none"
 

@@ -22,6 +22,7 @@ from workbench import launch, lines, runs
 from workbench.errors import describe
 
 MODES = [("auto", "auto"), ("in this kernel", "kernel"), ("in a subprocess", "subprocess")]
+KERNEL_PLOT_BUDGET, SUBPROCESS_PLOT_BUDGET = 0.01, 0.05  # share of the run's time spent drawing
 LAUNCH_MODES = {"kernel": "thread", "subprocess": "subprocess"}  # the panel's words -> the engine's
 
 
@@ -87,6 +88,9 @@ class RunPanel(w.VBox):
             self.how = f"{mode} run{f' ({why})' if why else ''}"
             self._clear()
             self.plot.method = cfg.method.name  # that method's curves, in its order
+            # Drawing shares the CPU with a run in this kernel: 1% of its time. A child process trains
+            # elsewhere, so the curves may keep up with the status line (5%).
+            self.plot.throttle.budget = SUBPROCESS_PLOT_BUDGET if mode == "subprocess" else KERNEL_PLOT_BUDGET
             self._follow(self.runner(cfg, mode, resume=resume, recipe=recipe))
         except Exception as error:  # noqa: BLE001  (a run that cannot start says why, here)
             self._end("failed", describe(error))

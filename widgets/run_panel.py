@@ -22,6 +22,7 @@ from workbench import launch, lines, runs
 from workbench.errors import describe
 
 MODES = [("auto", "auto"), ("in this kernel", "kernel"), ("in a subprocess", "subprocess")]
+UNMEASURED = {"stopped": "not measured: a stopped run skips it (Resume finishes and measures)"}
 KERNEL_PLOT_BUDGET, SUBPROCESS_PLOT_BUDGET = 0.01, 0.05  # share of the run's time spent drawing
 LAUNCH_MODES = {"kernel": "thread", "subprocess": "subprocess"}  # the panel's words -> the engine's
 
@@ -248,7 +249,7 @@ def _summary_html(summary: dict) -> str:
         "peak memory": _number(summary.get("peak_memory_mb"), "{:,.0f} MB"),
         "final loss": _number(summary.get("final_loss"), "{:.4f}"),
         "device": summary.get("device"),
-        "held-out effect": ", ".join(lines.effects(summary)) or "-",
+        "held-out effect": ", ".join(lines.effects(summary)) or UNMEASURED.get(summary.get("status"), "-"),
     }
     return table_html(rows)
 

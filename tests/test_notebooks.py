@@ -451,8 +451,9 @@ def test_grpo_notebook_shows_rewards_curve_and_comparison(grpo):
 @pytest.fixture(scope="module")
 def profiling_nb(tmp_path_factory):
     root = tmp_path_factory.mktemp("profiling_runs")
-    # 20 ms per sample and 4 workers: the loader dominates, and the fix clears it, even on a busy CPU
-    return execute("07_profiling.ipynb", {"STEPS": 12, "SAMPLE_COST_MS": 20.0, "WORKERS": 4}, root), root
+    # 20 ms per sample and 4 workers: the loader dominates, and the fix clears it, even on a busy CPU;
+    # 30 steps (3 logs): the split reads the steady windows, past the workers' start in the first
+    return execute("07_profiling.ipynb", {"STEPS": 30, "SAMPLE_COST_MS": 20.0, "WORKERS": 4}, root), root
 
 
 @pytest.mark.notebook

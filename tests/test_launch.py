@@ -15,7 +15,7 @@ from conftest import ROOT, tiny
 
 import workbench
 from workbench import cli, launch, runs, training
-from workbench.errors import RunError
+from workbench.errors import ConfigError, RunError
 
 QUIET = ("eval.before=false", "eval.after=false")  # no held-out measure: these tests are about the run
 
@@ -344,3 +344,21 @@ def test_a_child_killed_without_a_word_fails_with_the_reason(tmp_path):
     assert handle.wait(60) == "failed"
     assert "ended without finishing" in handle.error
     assert runs.status(handle.run_dir) == "failed" and runs.holder(handle.run_dir) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", launch.MODES)
+def test_a_stop_pressed_while_a_resumed_run_starts_is_kept(stopped, tmp_path, mode):
+    run_dir = copy_run(stopped.run_dir, tmp_path)
+    recipe = run_dir / "resolved.yaml"
+    handle = launch.start(workbench.load_config(recipe), mode, resume=True, recipe=recipe)
+    handle.stop()  # before the model has even loaded
+    assert handle.wait(300) == "stopped", handle.error
+    assert runs.summary(run_dir)["steps"] < STEPS and runs.holder(run_dir) is None
+
+
+def test_resuming_a_method_whose_loop_cannot_resume_is_refused_before_anything_changes(tmp_path):
+    cfg = tiny(tmp_path, "method.name=ppo", *QUIET)
+    with pytest.raises(ConfigError, match="PPO loop cannot continue"):
+        launch.start(cfg, "thread", resume=True)
+    assert not (tmp_path / "runs").exists()

@@ -460,6 +460,7 @@ def test_loss_plot_follows_a_run_until_it_ends(tmp_path):
     run.mkdir()
     (run / "events.jsonl").write_text(json.dumps({"event": "start"}) + "\n")
     (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 2.0}) + "\n")
+    runs.lock(runs.Run(run))  # this process "trains" it: followed while the lock names a live process
     plot = LossPlot(run, follow=True)
     wait_for(lambda: len(plot.points.get("loss", [])) == 1)
     with (run / "metrics.jsonl").open("a") as metrics:
@@ -467,6 +468,7 @@ def test_loss_plot_follows_a_run_until_it_ends(tmp_path):
     wait_for(lambda: len(plot.points["loss"]) == 2)  # read as it was written, while the run goes on
     with (run / "events.jsonl").open("a") as events:
         events.write(json.dumps({"event": "finish", "reason": "finished"}) + "\n")
+    runs.unlock(runs.Run(run))
     wait_for(lambda: not plot.following.is_alive())
     assert plot.points["loss"] == [(1, 2.0), (2, 1.0)] and plot.image.value[:4] == b"\x89PNG"
 

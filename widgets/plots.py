@@ -19,7 +19,7 @@ from pathlib import Path
 import ipywidgets as w
 
 from workbench import config as config_mod
-from workbench import methods, runs
+from workbench import launch, methods, runs
 
 TITLES = {"learning_rate": "learning rate", "reward_mean": "reward", "margin": "reward margin",
           "kl": "KL to the reference", "reward_chosen": "reward chosen / rejected"}  # fmt: skip
@@ -99,16 +99,11 @@ class LossPlot(w.VBox):
         self.draw()
 
     def _follow(self, run_dir: Path, every: float = 1.0) -> None:
-        offset, self.method = 0, self.method or _method_of(run_dir)
-        while True:
-            ended = runs.status(run_dir) not in ("running", "unknown")
-            records, offset = runs.read_new(run_dir / "metrics.jsonl", offset)
-            for record in records:
+        self.method = self.method or _method_of(run_dir)
+        for record in launch.attach(run_dir).follow(every):  # until whoever trains it has ended
+            if "event" not in record:
                 self.add(record)
-            if ended:
-                self.draw()
-                return
-            time.sleep(every)
+        self.draw()
 
     def add(self, record: dict) -> None:
         """One log record; redraws when a curve has two points and the throttle allows."""

@@ -120,7 +120,7 @@ class RunPanel(w.VBox):
             status, message = self.handle.wait(), self.handle.error
         except Exception as error:  # noqa: BLE001  (whatever happens here, the panel must hear the end)
             status, message = "failed", describe(error)
-        self._end("stopped" if status == "stopping" else status, message)
+        self._end(status, message)
 
     def _clear(self) -> None:
         self.plot.clear()
@@ -183,7 +183,8 @@ class RunPanel(w.VBox):
             error = note_html(message or "unknown error", "#b00020", indent=False)
             self.status.value = f"<b>failed</b>{where}{error}"
         else:
-            resumable = " (Resume continues from its checkpoint)" if status == "stopped" else ""
+            can = self.run_dir is not None and runs.resumable(self.run_dir)
+            resumable = " (Resume continues from its checkpoint)" if status == "stopped" and can else ""
             self.status.value = f"<b>{status}</b>{where}{resumable}"
         self.summary.value = _summary_html(runs.summary(self.run_dir)) if self.run_dir else ""
         if self.run_dir:
@@ -213,7 +214,7 @@ class RunPanel(w.VBox):
     def _buttons(self) -> None:
         self.train_button.disabled = self.running or bool(self.problems)
         self.stop_button.disabled = self.state not in ("starting", "running")
-        resumable = self.run_dir is not None and runs.latest_checkpoint(self.run_dir) is not None
+        resumable = self.run_dir is not None and runs.resumable(self.run_dir)
         self.resume_button.disabled = self.running or self.state not in ("stopped", "failed") or not resumable
 
     def report(self):

@@ -144,10 +144,8 @@ def _timing(key: str) -> bool:
 
 def _status(path: Path, status: str) -> str:
     """A run's status; a failed run says why (the reason of its last error event)."""
-    if status != "failed":
-        return status
-    reasons = [e.get("reason") for e in runs.read_jsonl(path / "events.jsonl") if e.get("event") == "error"]
-    return f"failed: {_cell(reasons[-1])[:300]}" if reasons and reasons[-1] else "failed"
+    reason = runs.failure(path) if status == "failed" else None
+    return f"failed: {_cell(reason)[:300]}" if reason else status
 
 
 def _problem(dirs: list[Path], present: list[str], metric: str) -> str | None:

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench import config as config_mod
-from workbench import devices, runs
+from workbench import devices, methods, runs
 from workbench.config import RunConfig
-from workbench.errors import describe
+from workbench.errors import RunError, describe
 
 MODES = ("thread", "subprocess")
 ENDED = ("finished", "stopped", "failed", "dead")
@@ -45,17 +45,33 @@ def start(
     """
     if mode not in MODES:
         raise config_mod.ConfigError(f"run mode {mode!r}: choose one of {', '.join(MODES)}")
-    run, fresh = _prepare(cfg, resume, recipe)
-    run.event("launch", mode=mode, resume=resume, pid=os.getpid())
-    if mode == "subprocess" or cfg.distributed.num_processes > 1:
-        return RunHandle(run.path, process=_spawn(run, resume), fresh=fresh)
-    runs.lock(run)  # this process trains here: no second run may attach meanwhile
-    handle = RunHandle(run.path, fresh=fresh)
-    handle.thread = threading.Thread(
-        target=handle._train, args=(cfg, resume), name="workbench-run", daemon=True
-    )
-    handle.thread.start()
-    return handle
+    if resume and not methods.spec(cfg.method.name).resumable:
+        raise config_mod.ConfigError(f"resume: TRL's {cfg.method.name.upper()} loop cannot continue from a "
+                                     "checkpoint; start a new run")  # fmt: skip
+    run, fresh = _prepare(cfg, resume, recipe)  # the run is locked by this process from here
+    try:
+        run.event("launch", mode=mode, resume=resume, pid=os.getpid())
+        if mode == "subprocess" or cfg.distributed.num_processes > 1:
+            return RunHandle(run.path, process=_spawn(run, resume), fresh=fresh)
+        handle = RunHandle(run.path, fresh=fresh)
+        handle.thread = threading.Thread(
+            target=handle._train, args=(cfg, resume), name="workbench-run", daemon=True
+        )
+        handle.thread.start()
+        return handle
+    except OSError as error:  # nothing started: say why, and leave no half-made run
+        _abandon(run, fresh, f"the run could not start: {runs.cant_write(run.path, error)}")
+        raise RunError(f"{run.path}: the run could not start: {runs.cant_write(run.path, error)}") from None
+
+
+def _abandon(run: runs.Run, fresh: bool, reason: str) -> None:
+    if fresh:
+        shutil.rmtree(run.path, ignore_errors=True)
+        return
+    try:
+        run.event("error", reason=reason)
+    finally:
+        runs.unlock(run)
 
 
 def choose_mode(cfg: RunConfig, device_kind: str) -> tuple[str, str]:
@@ -71,8 +87,15 @@ def choose_mode(cfg: RunConfig, device_kind: str) -> tuple[str, str]:
 
 def live(root: str | Path) -> Path | None:
     """The newest run under `root` that a live process is training (a reloaded page shows it again)."""
-    folders = sorted(Path(root).glob("*/" + runs.LOCK), key=lambda p: p.stat().st_mtime, reverse=True)
-    return next((p.parent for p in folders if runs.holder(p.parent)), None)
+    held = [p for p in Path(root).glob("*/" + runs.LOCK) if runs.holder(p.parent)]
+    return max(held, key=_mtime).parent if held else None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # unlocked meanwhile
+        return 0.0
 
 
 def attach(run_dir: str | Path) -> RunHandle:
@@ -81,10 +104,13 @@ def attach(run_dir: str | Path) -> RunHandle:
 
 
 def _prepare(cfg: RunConfig, resume: bool, recipe: str | Path | None) -> tuple[runs.Run, bool]:
-    """The run directory to train in, and whether it is new."""
+    """The run directory to train in, locked by this process, and whether it is new."""
     run = runs.find_resumable(cfg, recipe) if resume else None
     if run is None:
-        return runs.create(cfg), True
+        run = runs.create(cfg)
+        runs.lock(run)
+        return run, True
+    runs.lock(run)  # first: a second resume of the same run is refused before anything changes
     runs.rewind(run, runs.latest_checkpoint(run.path))  # before anyone follows it: no replayed steps
     return run, False
 
@@ -97,7 +123,7 @@ def _spawn(run: runs.Run, resume: bool) -> subprocess.Popen:
     with (run.path / "console.log").open("ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)  # fmt: skip
-    runs.lock(run, process.pid)  # until the child takes it over, no second run may attach here
+    runs.lock(run, process.pid)  # handed to the child (it takes it over as its parent's)
     return process
 
 
@@ -188,16 +214,19 @@ class RunHandle:
                 runs.Run(self.run_dir).event("error", reason=describe(error))
         finally:
             log.close()
+            if (runs.holder(self.run_dir) or {}).get("pid") == os.getpid():  # refused before train took it
+                runs.unlock(runs.Run(self.run_dir))
 
     def _settle(self) -> None:
         """Once the worker has ended: a silent death gets an error event on its behalf, and a new run
         that its checks refused is removed (bad input leaves no half-made run), keeping the reason."""
-        if self.alive or self.refused or not self.run_dir.is_dir():
+        own = self.process is not None or self.thread is not None  # an attached handle only reads
+        if not own or self.alive or self.refused or not self.run_dir.is_dir():
             return
         if runs.status(self.run_dir) in ("starting", "running", "dead"):  # killed, or crashed on import
-            code = self.process.returncode if self.process is not None else None
+            code = f" (exit code {self.process.returncode})" if self.process is not None else ""
             tail = "\n".join(self.console(12))
-            reason = f"the training process ended without finishing (exit code {code})"
+            reason = f"the training process ended without finishing{code}"
             runs.Run(self.run_dir).event("error", reason=reason + (f":\n{tail}" if tail else ""))
             runs.unlock(runs.Run(self.run_dir))
         errors = [e for e in runs.read_jsonl(self.run_dir / "events.jsonl") if e.get("event") == "error"]

@@ -3,9 +3,9 @@
     runs/<name>-<timestamp>/
       resolved.yaml   metrics.jsonl   events.jsonl   checkpoints/   adapter/ or model/   summary.json
 
-Metrics and events are appended and flushed as they happen, so a dead kernel loses nothing. A run is
-"finished" only once summary.json exists (written atomically, last), so a half-written run never
-looks complete.
+Metrics and events are appended and flushed as they happen, so a dead kernel loses nothing. A run's status
+comes from its events (the latest segment: a resume starts another); summary.json is written atomically
+when a segment ends, finished or stopped, so a half-written run never looks complete.
 """
 
 from __future__ import annotations
@@ -104,11 +104,18 @@ def _existing(path: Path) -> Path:
 def lock(run: Run, pid: int | None = None) -> None:
     """Record `pid` (default: this process) as the one training in `run`; refuse if another live one is."""
     pid = pid or os.getpid()
-    if (held := holder(run.path)) and held["pid"] != pid:
+    record = json.dumps({"pid": pid, "host": socket.gethostname(), "time": time.time()})
+    try:  # O_EXCL: of two processes locking at once, one makes the file
+        with os.fdopen(os.open(run.path / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY), "w") as f:
+            f.write(record)
+        return
+    except FileExistsError:
+        pass
+    # Held already: by us, by the parent handing its run to this child, or by a dead process (stale)
+    if (held := holder(run.path)) and held["pid"] not in (pid, os.getpid(), os.getppid()):
         raise RunError(f"{run.path} is still training ({_who(held)}): two processes must never write one run "
                        f"directory; wait for it, or stop it first (workbench stop {run.path})")  # fmt: skip
-    record = {"pid": pid, "host": socket.gethostname(), "time": time.time()}
-    write_json_atomic(run.path / LOCK, record)
+    write_text_atomic(run.path / LOCK, record)
 
 
 def unlock(run: Run) -> None:
@@ -143,6 +150,14 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
         p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").is_file()
     ]
     return max(found, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
+
+
+def resumable(run_dir: Path) -> bool:
+    """Whether a run can continue: a complete checkpoint, and a method whose TRL loop can resume."""
+    from workbench import methods  # methods import this module through stages: import late
+
+    method = _setup(Path(run_dir)).get("method")
+    return latest_checkpoint(Path(run_dir)) is not None and (method is None or methods.spec(method).resumable)
 
 
 def find_resumable(cfg: config_mod.RunConfig, recipe: str | Path | None = None) -> Run | None:

@@ -102,18 +102,20 @@ def train(
         run = run or runs.create(cfg)
         runs.lock(run)
     try:
-        return _segment(cfg, run, checked, resume, on_log, should_stop, say, on_start)
+        return _segment(cfg, run, checked, resume, on_log, should_stop, say, on_start, rewind=run_dir is None)
     finally:
         runs.unlock(run)
 
 
-def _segment(cfg, run: runs.Run, checked: Checked, resume: bool, on_log, should_stop, say, on_start):
+def _segment(
+    cfg, run: runs.Run, checked: Checked, resume: bool, on_log, should_stop, say, on_start, rewind=True
+):
     """One training segment in `run` (a resume starts another), ending in a finish or error event."""
     try:
         checkpoint = runs.latest_checkpoint(run.path) if resume else None
         if checkpoint is not None:
             checkpoints.verify(checkpoint)
-        if resume:
+        if resume and rewind:  # a run handle rewound it before anyone followed it (and a Stop may wait)
             runs.rewind(run, checkpoint)
         say(f"run directory: {run.path}")
         if on_start is not None:

@@ -46,7 +46,7 @@ class MethodSpec:
 def get(name: str) -> Any:
     """The module of method `name`."""
     if name not in AVAILABLE:
-        raise ValueError(f"method.name: unknown method {name!r}; choose one of {', '.join(AVAILABLE)}")
+        raise ConfigError(f"method.name: unknown method {name!r}; choose one of {', '.join(AVAILABLE)}")
     return import_module(f"workbench.methods.{name}")
 
 

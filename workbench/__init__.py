@@ -14,8 +14,8 @@ __version__ = "0.1.0"
 __all__ = ["ConfigError", "RunConfig", "load_config", "override", "train"]
 
 
-def train(cfg, on_log=None, should_stop=None, resume=None, echo=True, recipe=None, on_start=None):
+def train(cfg, on_log=None, should_stop=None, resume=None, echo=True, recipe=None):
     """Run a RunConfig or recipe path; see workbench.training.train."""
     from workbench.training import train as _train
 
-    return _train(cfg, on_log, should_stop, resume, echo, recipe, on_start)
+    return _train(cfg, on_log, should_stop, resume, echo, recipe)

@@ -64,14 +64,13 @@ def train(
     resume: bool | None = None,
     echo: bool | Callable = True,
     recipe: str | Path | None = None,
-    on_start: Callable[[Path], None] | None = None,
     run_dir: str | Path | None = None,
 ) -> RunResult:
     """Run `cfg` (a RunConfig or a recipe path) and return where it went and what it made.
 
     `recipe` says where a RunConfig came from: resuming `runs/x/resolved.yaml` continues run x.
-    `on_start` hears the run directory as soon as it exists. `run_dir` is a directory a run handle
-    (workbench.launch) made already: the run goes there, and a failed check is recorded in it.
+    `run_dir` is a directory a run handle (workbench.launch) made already: the run goes there, and a
+    failed check is recorded in it.
     `echo` prints progress (True), drops it (False), or hands each line to a function.
     """
     if not isinstance(cfg, RunConfig):
@@ -102,14 +101,12 @@ def train(
         run = run or runs.create(cfg)
         runs.lock(run)
     try:
-        return _segment(cfg, run, checked, resume, on_log, should_stop, say, on_start, rewind=run_dir is None)
+        return _segment(cfg, run, checked, resume, on_log, should_stop, say, rewind=run_dir is None)
     finally:
         runs.unlock(run)
 
 
-def _segment(
-    cfg, run: runs.Run, checked: Checked, resume: bool, on_log, should_stop, say, on_start, rewind=True
-):
+def _segment(cfg, run: runs.Run, checked: Checked, resume: bool, on_log, should_stop, say, rewind=True):
     """One training segment in `run` (a resume starts another), ending in a finish or error event."""
     try:
         checkpoint = runs.latest_checkpoint(run.path) if resume else None
@@ -118,8 +115,6 @@ def _segment(
         if resume and rewind:  # a run handle rewound it before anyone followed it (and a Stop may wait)
             runs.rewind(run, checkpoint)
         say(f"run directory: {run.path}")
-        if on_start is not None:
-            on_start(run.path)
         run.event("start", device=str(checked.device), model=checked.start.base, adapters=checked.start.adapters,
                   data=cfg.data.train, format=checked.data_format, resume=str(checkpoint), pid=os.getpid())  # fmt: skip
         stop = (lambda: should_stop() or run.stop_requested()) if should_stop else run.stop_requested
